@@ -1,0 +1,124 @@
+//! Command-line definitions (clap). Validation that clap cannot do lives in `config`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "seedq",
+    version,
+    about = "Seed a SQLite database with GitHub pull-request history, as fast as your tokens allow",
+    after_help = "Example:\n  export GITHUB_SEEDING_TOKENS=ghp_aaa,ghp_bbb\n  seedq enqueue rust-lang/cargo\n  seedq work\n  sqlite3 seedq.db 'select number, title from pull_requests limit 5'"
+)]
+pub struct Cli {
+    /// The SQLite database file.
+    #[arg(long, global = true, env = "SEEDQ_DB", default_value = "seedq.db")]
+    pub db: PathBuf,
+
+    /// API root; GitHub Enterprise Server is https://HOST/api/v3.
+    #[arg(
+        long,
+        global = true,
+        env = "GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub api_url: String,
+
+    /// More logging (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less logging (-q warnings only, -qq errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record repositories to seed (cheap: no API call).
+    #[command(after_help = "Example:\n  seedq enqueue posthog/posthog rust-lang/cargo")]
+    Enqueue(EnqueueArgs),
+    /// Fetch everything queued, then exit 0.
+    #[command(
+        after_help = "Example:\n  GITHUB_SEEDING_TOKENS=ghp_aaa,ghp_bbb seedq work --workers 4"
+    )]
+    Work(WorkArgs),
+    /// Show progress, failed jobs and token quota (safe while workers run).
+    #[command(after_help = "Example:\n  seedq status\n  seedq status --json | jq .repos")]
+    Status(StatusArgs),
+    /// Show each token's quota from GET /rate_limit (free).
+    #[command(after_help = "Example:\n  seedq tokens")]
+    Tokens(TokensArgs),
+    /// Requeue failed jobs.
+    #[command(after_help = "Example:\n  seedq retry --repo acme/widgets")]
+    Retry(RetryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// Repositories as owner/name.
+    #[arg(required = true, value_name = "OWNER/REPO")]
+    pub repos: Vec<String>,
+
+    /// Per-PR endpoints to fetch, comma-separated: pull, commits, reviews, files,
+    /// check_runs, review_comments, issue_comments.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "pull,commits,reviews,files,check_runs"
+    )]
+    pub with: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenSource {
+    /// Read tokens from this file (one per line or comma-separated) instead of
+    /// GITHUB_SEEDING_TOKENS / GITHUB_SEEDING_TOKEN.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkArgs {
+    /// Concurrent requests. Default: 2 per token, at least 4.
+    #[arg(long, short = 'w')]
+    pub workers: Option<usize>,
+
+    /// Exit with code 75 when every token is out of quota instead of waiting for reset.
+    #[arg(long)]
+    pub exit_when_exhausted: bool,
+
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+
+    #[command(flatten)]
+    pub tokens: TokenSource,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print a JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TokensArgs {
+    #[command(flatten)]
+    pub tokens: TokenSource,
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// Only this repository's failed jobs.
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub repo: Option<String>,
+
+    /// Only the failed job with this id.
+    #[arg(long)]
+    pub id: Option<i64>,
+}

@@ -1,0 +1,162 @@
+//! `seedq work`: runs the queue until it is drained (exit 0), the tokens run out with
+//! `--exit-when-exhausted` (75), or a signal stops it cleanly (130/143).
+
+use crate::cli::{Cli, WorkArgs};
+use crate::config::{tokens_from_env, validate_api_url, UsageError};
+use crate::github::Client;
+use crate::pool::TokenPool;
+use crate::store::{Create, Store};
+use crate::worker::{self, Counters, Settings, Stop};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// GitHub allows at most 100 concurrent requests per user.
+pub const MAX_WORKERS: usize = 100;
+
+pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
+    let tokens = tokens_from_env(args.tokens.token_file.as_deref())?;
+    let api_url = validate_api_url(&cli.api_url)?;
+    let workers = match args.workers {
+        Some(0) => return Err(UsageError("--workers must be at least 1".into()).into()),
+        Some(n) if n > MAX_WORKERS => {
+            return Err(UsageError(format!(
+                "--workers {n} is too many: GitHub allows at most {MAX_WORKERS} concurrent requests"
+            ))
+            .into())
+        }
+        Some(n) => n,
+        None => (2 * tokens.len()).clamp(4, MAX_WORKERS),
+    };
+    if !(1..=600).contains(&args.timeout) {
+        return Err(UsageError("--timeout must be 1 to 600 seconds".into()).into());
+    }
+    let store = Store::open(&cli.db, Create::Never, workers as u32 + 2).await?;
+    let client = Client::new(&api_url, Duration::from_secs(args.timeout))?;
+    let pool = Arc::new(TokenPool::new(&tokens));
+
+    let shutdown = CancellationToken::new();
+    let signal = Arc::new(AtomicU8::new(0));
+    tokio::spawn(watch_signals(shutdown.clone(), signal.clone()));
+
+    pool.prime(&store, &client).await?;
+    let mut settings = Settings {
+        workers,
+        exit_when_exhausted: args.exit_when_exhausted,
+        ..Settings::default()
+    };
+    if let Some(ms) = env_millis("SEEDQ_RETRY_BASE_MS") {
+        settings.retry_base = ms;
+    }
+    if let Some(ms) = env_millis("SEEDQ_SHUTDOWN_GRACE_MS") {
+        settings.shutdown_grace = ms;
+    }
+    tracing::info!(
+        "working on {} with {} token(s) and {workers} worker(s)",
+        cli.db.display(),
+        pool.len()
+    );
+    let started = Instant::now();
+    let counters = Arc::new(Counters::default());
+    let stop = worker::run(
+        store.clone(),
+        client,
+        pool,
+        settings,
+        shutdown,
+        counters.clone(),
+    )
+    .await?;
+    if let Err(e) = store.checkpoint().await {
+        tracing::debug!("checkpoint at exit: {e}");
+    }
+    let failed_total = store.failed_jobs(i64::MAX).await?.len();
+    store.close().await;
+
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    tracing::info!(
+        "{} requests ({} pages, {} not modified, {} refused for quota, {} retried), {} job(s) failed, {:.1} s",
+        load(&counters.requests),
+        load(&counters.pages),
+        load(&counters.not_modified),
+        load(&counters.refused),
+        load(&counters.retried),
+        load(&counters.failed),
+        started.elapsed().as_secs_f64()
+    );
+    if failed_total > 0 {
+        tracing::warn!(
+            "{failed_total} job(s) failed in all; `seedq status` lists them, `seedq retry` requeues them"
+        );
+    }
+    Ok(match stop {
+        Stop::Drained => super::exit::OK,
+        Stop::Exhausted { until } => {
+            let when = until
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|t| {
+                    t.with_timezone(&chrono::Local)
+                        .format("%H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_else(|| "unknown".into());
+            tracing::warn!("every token is out of quota until {when}; run `seedq work` again then");
+            super::exit::EXHAUSTED
+        }
+        Stop::NoUsableToken => {
+            tracing::error!(
+                "every token was refused (401 Bad credentials); check GITHUB_SEEDING_TOKENS"
+            );
+            super::exit::FAILURE
+        }
+        Stop::Interrupted => match signal.load(Ordering::SeqCst) {
+            0 | super::exit::SIGINT => super::exit::SIGINT,
+            other => other,
+        },
+    })
+}
+
+fn env_millis(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()?
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_millis)
+}
+
+/// Cancels `shutdown` on the first SIGINT or SIGTERM, remembering which (as the exit
+/// code it calls for). A second signal exits at once.
+async fn watch_signals(shutdown: CancellationToken, signal: Arc<AtomicU8>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal as listen, SignalKind};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            listen(SignalKind::interrupt()),
+            listen(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        for _ in 0..2 {
+            let code = tokio::select! {
+                _ = interrupt.recv() => super::exit::SIGINT,
+                _ = terminate.recv() => super::exit::SIGTERM,
+            };
+            if shutdown.is_cancelled() {
+                std::process::exit(i32::from(code));
+            }
+            signal.store(code, Ordering::SeqCst);
+            tracing::info!(
+                "stopping: finishing the requests in flight (signal again to quit at once)"
+            );
+            shutdown.cancel();
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            signal.store(super::exit::SIGINT, Ordering::SeqCst);
+            shutdown.cancel();
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The HTTP client: one GET with one token, classified into a page or a [`FetchError`].
+
+use super::error::{
+    describe_status, mentions_primary_limit, mentions_secondary_limit, FetchError,
+    SECONDARY_DEFAULT_PAUSE,
+};
+use super::ratelimit::{retry_after, RateLimit};
+use crate::token::Token;
+use reqwest::header::{self, HeaderValue};
+use reqwest::StatusCode;
+use std::time::Duration;
+use url::Url;
+
+/// The largest body accepted for one page; GitHub's largest pages are a few MB.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// A successful answer.
+#[derive(Debug)]
+pub enum Body {
+    /// 200: the page, its weak or strong ETag, and the next page's URL.
+    Page {
+        bytes: Vec<u8>,
+        etag: Option<String>,
+        next: Option<String>,
+    },
+    /// 304: what we stored is still current; no quota was spent.
+    NotModified,
+}
+
+/// The result of one request together with the rate-limit headers, which every answer
+/// carries, failures included: the token's state is reconciled from them either way.
+#[derive(Debug)]
+pub struct Fetched {
+    pub rate: Option<RateLimit>,
+    pub result: Result<Body, FetchError>,
+}
+
+/// A GitHub REST client bound to one API root.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    /// `https://api.github.com` or `https://HOST/api/v3`, without a trailing slash.
+    api_root: String,
+    /// Parsed root, to keep requests (and so the token) on its origin.
+    api_origin: url::Origin,
+}
+
+impl Client {
+    pub fn new(api_root: &str, timeout: Duration) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("seedq/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10).min(timeout))
+            .timeout(timeout)
+            // reqwest drops `Authorization` when a redirect leaves the host.
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()?;
+        let api_origin = Url::parse(api_root)?.origin();
+        Ok(Client {
+            http,
+            api_root: api_root.trim_end_matches('/').to_owned(),
+            api_origin,
+        })
+    }
+
+    pub fn api_root(&self) -> &str {
+        &self.api_root
+    }
+
+    /// Resolves a job's URL: a path is put below the API root; an absolute URL (a
+    /// `link` header's) is used as given, but only on the API's own origin, so that a
+    /// hostile link cannot collect a token.
+    pub fn resolve(&self, url: &str) -> Result<Url, FetchError> {
+        let full = if url.starts_with('/') {
+            format!("{}{}", self.api_root, url)
+        } else {
+            url.to_owned()
+        };
+        let parsed =
+            Url::parse(&full).map_err(|e| FetchError::Fatal(format!("bad URL {full:?}: {e}")))?;
+        if parsed.origin() != self.api_origin {
+            return Err(FetchError::Fatal(format!(
+                "refusing to send a token to {}: not the API host {}",
+                parsed.origin().ascii_serialization(),
+                self.api_origin.ascii_serialization()
+            )));
+        }
+        Ok(parsed)
+    }
+
+    /// GETs `url` with `token`, sending `If-None-Match: etag` when given.
+    pub async fn get(&self, url: &Url, token: &Token, etag: Option<&str>) -> Fetched {
+        let mut auth = match HeaderValue::from_str(&format!("Bearer {}", token.secret())) {
+            Ok(value) => value,
+            Err(_) => {
+                return Fetched {
+                    rate: None,
+                    result: Err(FetchError::BadCredentials),
+                }
+            }
+        };
+        auth.set_sensitive(true);
+        let mut request = self
+            .http
+            .get(url.clone())
+            .header(header::AUTHORIZATION, auth)
+            .header(header::ACCEPT, "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28");
+        if let Some(etag) = etag {
+            request = request.header(header::IF_NONE_MATCH, etag);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                return Fetched {
+                    rate: None,
+                    result: Err(FetchError::Transient(network_error(url, &e))),
+                }
+            }
+        };
+        let rate = RateLimit::from_headers(response.headers());
+        let result = classify(url, response, rate.as_ref()).await;
+        Fetched { rate, result }
+    }
+}
+
+fn network_error(url: &Url, error: &reqwest::Error) -> String {
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "connection dropped while reading the body"
+    } else {
+        "request failed"
+    };
+    // `without_url` keeps reqwest from repeating the URL; the cause chain says why.
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        source = inner.source();
+    }
+    if cause.is_empty() {
+        format!("GET {url}: {what}")
+    } else {
+        format!("GET {url}: {what}: {cause}")
+    }
+}
+
+async fn classify(
+    url: &Url,
+    response: reqwest::Response,
+    rate: Option<&RateLimit>,
+) -> Result<Body, FetchError> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    if status == StatusCode::NOT_MODIFIED {
+        return Ok(Body::NotModified);
+    }
+    let bytes = read_capped(url, response).await?;
+    if status.is_success() {
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        return Ok(Body::Page {
+            bytes,
+            etag: text(header::ETAG),
+            next: text(header::LINK).and_then(|link| super::link::next_url(&link)),
+        });
+    }
+    let message = error_message(&bytes);
+    let code = status.as_u16();
+    let now = chrono::Utc::now();
+    let exhausted = rate.is_some_and(RateLimit::is_exhausted);
+    match code {
+        401 => Err(FetchError::BadCredentials),
+        403 | 429 => {
+            if mentions_secondary_limit(&message) {
+                Err(FetchError::Secondary {
+                    retry_after: retry_after(&headers, now).unwrap_or(SECONDARY_DEFAULT_PAUSE),
+                })
+            } else if exhausted || mentions_primary_limit(&message) {
+                Err(FetchError::Exhausted {
+                    reset_at_ms: rate.and_then(|r| r.reset_at_ms(now.timestamp_millis())),
+                })
+            } else if code == 429 || retry_after(&headers, now).is_some() {
+                Err(FetchError::Secondary {
+                    retry_after: retry_after(&headers, now).unwrap_or(SECONDARY_DEFAULT_PAUSE),
+                })
+            } else {
+                Err(FetchError::Fatal(format!(
+                    "HTTP {code} {}: {message}",
+                    describe_status(code)
+                )))
+            }
+        }
+        500..=599 => Err(FetchError::Transient(format!(
+            "GET {url}: HTTP {code} server error"
+        ))),
+        // 408 Request Timeout is worth another try.
+        408 => Err(FetchError::Transient(format!("GET {url}: HTTP 408"))),
+        _ => Err(FetchError::Fatal(format!(
+            "HTTP {code} {}: {message}",
+            describe_status(code)
+        ))),
+    }
+}
+
+/// Reads the body, refusing anything over [`MAX_BODY_BYTES`].
+async fn read_capped(url: &Url, mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+    let mut bytes = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(FetchError::Transient(format!(
+                        "GET {url}: body larger than {} MiB",
+                        MAX_BODY_BYTES / (1024 * 1024)
+                    )));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(bytes),
+            Err(e) => return Err(FetchError::Transient(network_error(url, &e))),
+        }
+    }
+}
+
+/// GitHub's `{"message": "…"}`, or the first line of whatever else came (an HTML page).
+fn error_message(bytes: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        message: Option<String>,
+    }
+    if let Ok(ErrorBody { message: Some(m) }) = serde_json::from_slice(bytes) {
+        return m;
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let first = text.lines().next().unwrap_or("").trim();
+    first.chars().take(200).collect()
+}
+
+/// A token's core quota as `GET /rate_limit` reports it (that call is free).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoreQuota {
+    pub limit: i64,
+    pub remaining: i64,
+    pub reset_epoch_secs: i64,
+}
+
+impl Client {
+    /// `GET /rate_limit`: the token's core quota, without spending any.
+    pub async fn rate_limit(&self, token: &Token) -> Result<CoreQuota, FetchError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            resources: Resources,
+        }
+        #[derive(serde::Deserialize)]
+        struct Resources {
+            core: Core,
+        }
+        #[derive(serde::Deserialize)]
+        struct Core {
+            limit: i64,
+            remaining: i64,
+            reset: i64,
+        }
+        let url = self.resolve("/rate_limit")?;
+        let fetched = self.get(&url, token, None).await;
+        match fetched.result? {
+            Body::Page { bytes, .. } => {
+                let answer: Answer = serde_json::from_slice(&bytes).map_err(|e| {
+                    FetchError::Transient(format!("GET {url}: unexpected body: {e}"))
+                })?;
+                let core = answer.resources.core;
+                Ok(CoreQuota {
+                    limit: core.limit,
+                    remaining: core.remaining,
+                    reset_epoch_secs: core.reset,
+                })
+            }
+            Body::NotModified => Err(FetchError::Transient(format!("GET {url}: unexpected 304"))),
+        }
+    }
+}

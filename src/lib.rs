@@ -1,0 +1,18 @@
+//! seedq seeds a SQLite database with a GitHub repository's pull-request history.
+//!
+//! How the parts fit: `commands/` are the subcommands. `enqueue` records work in the
+//! [`store`] (a SQLite queue of jobs, one page each). `work` runs the [`worker`] loop:
+//! claim a job and reserve a token in one transaction ([`store::queue`], token choice
+//! in SQL in [`store::tokens`]), fetch the page with the [`github`] client, then store
+//! the rows and the follow-up jobs ([`followups`]) and reconcile the token, in one more
+//! transaction. [`pool`] holds the tokens' secrets (the store knows only fingerprints).
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod followups;
+pub mod github;
+pub mod pool;
+pub mod store;
+pub mod token;
+pub mod worker;

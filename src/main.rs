@@ -1,0 +1,73 @@
+//! The `seedq` binary: parse arguments, set up logging, run one command, and turn its
+//! outcome into an exit code (see README, "Exit codes").
+
+use clap::Parser;
+use seedq::cli::{Cli, Command};
+use seedq::commands::{self, exit};
+use seedq::config::UsageError;
+use seedq::store::StoreError;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("seedq: error: cannot start the async runtime: {e}");
+            return commands::code(exit::FAILURE);
+        }
+    };
+    match runtime.block_on(run(&cli)) {
+        Ok(code) => commands::code(code),
+        Err(error) => {
+            eprintln!("seedq: error: {error:#}");
+            commands::code(exit_code_for(&error))
+        }
+    }
+}
+
+async fn run(cli: &Cli) -> anyhow::Result<u8> {
+    match &cli.command {
+        Command::Enqueue(args) => commands::enqueue::run(cli, args).await,
+        Command::Work(args) => commands::work::run(cli, args).await,
+        Command::Status(args) => commands::status::run(cli, args).await,
+        Command::Tokens(args) => commands::tokens::run(cli, args).await,
+        Command::Retry(args) => commands::retry::run(cli, args).await,
+    }
+}
+
+/// Bad input is 2; everything else that went wrong is 1.
+fn exit_code_for(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<UsageError>().is_some()
+        || matches!(
+            error.downcast_ref::<StoreError>(),
+            Some(StoreError::Refused(_))
+        )
+    {
+        exit::USAGE
+    } else {
+        exit::FAILURE
+    }
+}
+
+fn init_tracing(cli: &Cli) {
+    let level = match (cli.verbose, cli.quiet) {
+        (0, 0) => "info",
+        (1, _) => "debug",
+        (v, _) if v >= 2 => "trace",
+        (_, 1) => "warn",
+        _ => "error",
+    };
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,seedq={level}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

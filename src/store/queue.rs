@@ -1,0 +1,413 @@
+//! The queue's verbs: `enqueue_repo`, `claim`, `complete`, `snooze`, `retry_later`,
+//! `fail`, `release`, `retry_failed`.
+//!
+//! Invariants:
+//! - A job is claimed in one `IMMEDIATE` transaction that also reserves its token, so
+//!   two workers (in one process or several) never hold the same job, and the quota a
+//!   token has left is decremented before the request goes out.
+//! - Each claim bumps the job's `lease` (a fencing counter). Every later write about
+//!   the job is guarded by `WHERE id = ? AND lease = ? AND state = 'running'`: a worker
+//!   whose job was rescued and claimed again writes nothing, not even its page's rows.
+//! - Attempts are charged at claim time, so a page that crashes the worker still uses
+//!   up attempts and ends `failed`; snoozes (rate limits) and releases (shutdown) give
+//!   the attempt back.
+
+use super::{data, tokens, Result, Store};
+use crate::github::pages::Rows;
+use crate::github::{Kind, RateLimit};
+use sqlx::SqliteConnection;
+
+/// A job this worker holds, with the token reserved for it.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: i64,
+    /// The fencing counter this claim set.
+    pub lease: i64,
+    pub repo: String,
+    pub kind: String,
+    pub pr_number: Option<i64>,
+    pub page: i64,
+    pub url: String,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// The repository's per-PR endpoints, for the jobs a list page leads to.
+    pub endpoints: String,
+    /// Fingerprint of the reserved token.
+    pub token: String,
+}
+
+/// What `claim` found.
+#[derive(Debug)]
+pub enum Claim {
+    Job(ClaimedJob),
+    /// No job is ready. `running` jobs (anywhere) may still add work; the earliest
+    /// snoozed job becomes ready at `next_run_at`.
+    Idle {
+        running: i64,
+        next_run_at: Option<i64>,
+    },
+    /// A job is ready but every token is exhausted or paused until `until` (epoch ms;
+    /// `None` when no reset time is known).
+    NoToken {
+        until: Option<i64>,
+    },
+    /// Every token of this process has been refused with 401.
+    NoUsableToken,
+}
+
+/// A job to add; its `dedup_key` makes adding it twice a no-op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub repo: String,
+    pub kind: Kind,
+    pub pr_number: Option<i64>,
+    pub page: i64,
+    pub url: String,
+    /// 0 for per-PR jobs, 1 for list pages: complete PRs before discovering more.
+    pub priority: i64,
+}
+
+impl NewJob {
+    pub fn dedup_key(&self) -> String {
+        let pr = self.pr_number.map(|n| n.to_string()).unwrap_or_default();
+        format!("{}|{}|{}|{}", self.repo, self.kind, pr, self.page)
+    }
+}
+
+/// What happened to the token during the request, applied with the job's outcome.
+#[derive(Debug, Clone, Copy)]
+pub enum TokenEvent<'a> {
+    /// An answer with `x-ratelimit-*` headers (or none).
+    Answered(Option<&'a RateLimit>),
+    Exhausted {
+        reset_at: i64,
+    },
+    Paused {
+        until: i64,
+    },
+    Invalid,
+}
+
+enum Outcome<'a> {
+    Done {
+        rows: Option<&'a Rows>,
+        follow_ups: &'a [NewJob],
+    },
+    Requeue {
+        run_at: i64,
+        refund_attempt: bool,
+        error: Option<&'a str>,
+    },
+    Fail {
+        error: &'a str,
+    },
+}
+
+/// Milliseconds a claim is valid for without a heartbeat; the heartbeat renews it.
+pub const LEASE_MS: i64 = 60_000;
+
+impl Store {
+    /// Records a repository and its first list page. Returns false when the repository
+    /// was already queued (nothing is added twice).
+    pub async fn enqueue_repo(&self, repo: &str, endpoints: &[Kind], now: i64) -> Result<bool> {
+        let names: Vec<&str> = endpoints.iter().map(|k| k.as_str()).collect();
+        let endpoints = names.join(",");
+        let mut tx = self.begin_immediate().await?;
+        sqlx::query!(
+            "INSERT INTO repos (name, endpoints, enqueued_at) VALUES (?, ?, ?)
+             ON CONFLICT (name) DO NOTHING",
+            repo,
+            endpoints,
+            now
+        )
+        .execute(&mut *tx)
+        .await?;
+        let first = NewJob {
+            repo: repo.to_owned(),
+            kind: Kind::Pulls,
+            pr_number: None,
+            page: 1,
+            url: Kind::Pulls.first_page(repo, 0, ""),
+            priority: 1,
+        };
+        let added = insert_job(&mut tx, &first, now).await?;
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Rescues abandoned jobs, then takes the next ready job and reserves the token
+    /// with the most effective quota among `fingerprints` (a JSON array). See the
+    /// module's invariants.
+    pub async fn claim(&self, owner: &str, fingerprints: &str, now: i64) -> Result<Claim> {
+        let mut tx = self.begin_immediate().await?;
+        rescue_abandoned(&mut tx, now).await?;
+        let job = sqlx::query!(
+            r#"SELECT q.id, q.repo, q.kind, q.pr_number, q.page, q.url, q.attempts,
+                      q.max_attempts, r.endpoints
+               FROM job_queue q JOIN repos r ON r.name = q.repo
+               WHERE q.state = 'queued' AND q.run_at <= ?
+               ORDER BY q.priority, q.id LIMIT 1"#,
+            now
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(job) = job else {
+            let idle = sqlx::query!(
+                r#"SELECT (SELECT count(*) FROM job_queue WHERE state = 'running') AS "running!: i64",
+                          (SELECT min(run_at) FROM job_queue WHERE state = 'queued') AS "next_run_at: i64""#
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(Claim::Idle {
+                running: idle.running,
+                next_run_at: idle.next_run_at,
+            });
+        };
+        let Some((token, effective)) = tokens::pick(&mut tx, fingerprints, now).await? else {
+            let wait = tokens::earliest_available(&mut tx, fingerprints, now).await?;
+            tx.commit().await?;
+            return Ok(match wait {
+                None => Claim::NoUsableToken,
+                Some(until) => Claim::NoToken { until },
+            });
+        };
+        tokens::reserve(&mut tx, &token, effective, now).await?;
+        let lease_expires_at = now + LEASE_MS;
+        let lease = sqlx::query_scalar!(
+            "UPDATE job_queue SET state = 'running', lease = lease + 1, lease_owner = ?,
+                 lease_expires_at = ?, token = ?, attempts = attempts + 1, updated_at = ?
+             WHERE id = ? RETURNING lease",
+            owner,
+            lease_expires_at,
+            token,
+            now,
+            job.id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Claim::Job(ClaimedJob {
+            id: job.id,
+            lease,
+            repo: job.repo,
+            kind: job.kind,
+            pr_number: job.pr_number,
+            page: job.page,
+            url: job.url,
+            attempts: job.attempts + 1,
+            max_attempts: job.max_attempts,
+            endpoints: job.endpoints,
+            token,
+        }))
+    }
+
+    /// Stores the page's rows and follow-up jobs, reconciles the token and marks the
+    /// job done, in one transaction. `rows` is `None` for a 304. Returns false (and
+    /// writes nothing) when the lease was taken over.
+    pub async fn complete(
+        &self,
+        job: &ClaimedJob,
+        rows: Option<&Rows>,
+        follow_ups: &[NewJob],
+        rate: Option<&RateLimit>,
+        now: i64,
+    ) -> Result<bool> {
+        self.finish(
+            job,
+            Outcome::Done { rows, follow_ups },
+            TokenEvent::Answered(rate),
+            now,
+        )
+        .await
+    }
+
+    /// Puts a rate-limited job back at once, without charging the attempt; the token
+    /// event keeps the next claim off the limited token.
+    pub async fn snooze(&self, job: &ClaimedJob, token: TokenEvent<'_>, now: i64) -> Result<bool> {
+        let outcome = Outcome::Requeue {
+            run_at: now,
+            refund_attempt: true,
+            error: None,
+        };
+        self.finish(job, outcome, token, now).await
+    }
+
+    /// Puts a job that failed transiently back for `run_at`, keeping the attempt.
+    pub async fn retry_later(
+        &self,
+        job: &ClaimedJob,
+        error: &str,
+        run_at: i64,
+        rate: Option<&RateLimit>,
+        now: i64,
+    ) -> Result<bool> {
+        let outcome = Outcome::Requeue {
+            run_at,
+            refund_attempt: false,
+            error: Some(error),
+        };
+        self.finish(job, outcome, TokenEvent::Answered(rate), now)
+            .await
+    }
+
+    /// Marks a job failed for good with its error.
+    pub async fn fail(
+        &self,
+        job: &ClaimedJob,
+        error: &str,
+        rate: Option<&RateLimit>,
+        now: i64,
+    ) -> Result<bool> {
+        self.finish(
+            job,
+            Outcome::Fail { error },
+            TokenEvent::Answered(rate),
+            now,
+        )
+        .await
+    }
+
+    /// Gives a job back unfinished (shutdown): ready at once, attempt refunded.
+    pub async fn release(&self, job: &ClaimedJob, now: i64) -> Result<bool> {
+        self.snooze(job, TokenEvent::Answered(None), now).await
+    }
+
+    /// Requeues failed jobs, all or those of one repository or id; returns how many.
+    pub async fn retry_failed(&self, repo: Option<&str>, id: Option<i64>, now: i64) -> Result<u64> {
+        let mut tx = self.begin_immediate().await?;
+        let done = sqlx::query!(
+            "UPDATE job_queue SET state = 'queued', attempts = 0, run_at = ?1, updated_at = ?1
+             WHERE state = 'failed' AND (?2 IS NULL OR repo = ?2) AND (?3 IS NULL OR id = ?3)",
+            now,
+            repo,
+            id
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn finish(
+        &self,
+        job: &ClaimedJob,
+        outcome: Outcome<'_>,
+        token: TokenEvent<'_>,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.begin_immediate().await?;
+        let updated = match &outcome {
+            Outcome::Done { rows, .. } => {
+                let not_modified = i64::from(rows.is_none());
+                sqlx::query!(
+                    "UPDATE job_queue SET state = 'done', lease_owner = NULL,
+                         lease_expires_at = NULL, last_error = NULL,
+                         not_modified = not_modified + ?, updated_at = ?
+                     WHERE id = ? AND lease = ? AND state = 'running'",
+                    not_modified,
+                    now,
+                    job.id,
+                    job.lease
+                )
+                .execute(&mut *tx)
+                .await?
+            }
+            Outcome::Requeue {
+                run_at,
+                refund_attempt,
+                error,
+            } => {
+                let refund = i64::from(*refund_attempt);
+                sqlx::query!(
+                    "UPDATE job_queue SET state = 'queued', attempts = max(attempts - ?, 0),
+                         run_at = ?, last_error = coalesce(?, last_error), lease_owner = NULL,
+                         lease_expires_at = NULL, token = NULL, updated_at = ?
+                     WHERE id = ? AND lease = ? AND state = 'running'",
+                    refund,
+                    run_at,
+                    error,
+                    now,
+                    job.id,
+                    job.lease
+                )
+                .execute(&mut *tx)
+                .await?
+            }
+            Outcome::Fail { error } => {
+                sqlx::query!(
+                    "UPDATE job_queue SET state = 'failed', last_error = ?, lease_owner = NULL,
+                         lease_expires_at = NULL, updated_at = ?
+                     WHERE id = ? AND lease = ? AND state = 'running'",
+                    error,
+                    now,
+                    job.id,
+                    job.lease
+                )
+                .execute(&mut *tx)
+                .await?
+            }
+        };
+        if updated.rows_affected() == 0 {
+            // Fenced: the job was rescued and belongs to someone else now.
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Outcome::Done { rows, follow_ups } = outcome {
+            if let Some(rows) = rows {
+                data::store_rows(&mut tx, &job.repo, job.pr_number, rows).await?;
+            }
+            for follow_up in follow_ups {
+                insert_job(&mut tx, follow_up, now).await?;
+            }
+        }
+        tokens::apply(&mut tx, &job.token, token, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// Adds a job unless its dedup key is already there; true if added.
+async fn insert_job(conn: &mut SqliteConnection, job: &NewJob, now: i64) -> Result<bool> {
+    let kind = job.kind.as_str();
+    let key = job.dedup_key();
+    let added = sqlx::query!(
+        "INSERT INTO job_queue (repo, kind, pr_number, page, url, dedup_key, priority, run_at,
+                                created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8)
+         ON CONFLICT (dedup_key) DO NOTHING",
+        job.repo,
+        kind,
+        job.pr_number,
+        job.page,
+        job.url,
+        key,
+        job.priority,
+        now
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(added.rows_affected() > 0)
+}
+
+/// Puts back the running jobs whose worker is gone (not in `workers`: it exited or was
+/// reaped as dead) or whose lease ran out. A job that has used all its attempts this
+/// way (it keeps killing its worker) is failed instead of looping forever.
+async fn rescue_abandoned(conn: &mut SqliteConnection, now: i64) -> Result<()> {
+    sqlx::query!(
+        "UPDATE job_queue
+         SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+             last_error = CASE WHEN attempts >= max_attempts
+                 THEN 'its worker stopped while running it ' || attempts || ' times'
+                 ELSE last_error END,
+             lease_owner = NULL, lease_expires_at = NULL, token = NULL, updated_at = ?1
+         WHERE state = 'running'
+           AND (lease_expires_at < ?1 OR lease_owner IS NULL
+                OR lease_owner NOT IN (SELECT id FROM workers))",
+        now
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! The token table's verbs: `register`, `pick`, `reserve`, and `apply` for what an
+//! answer said (reconcile from headers, record exhaustion, pause, invalidate).
+//!
+//! `remaining` is the quota last reported by GitHub minus the requests reserved
+//! since. A token whose `reset_at` has passed counts as full (`quota_limit`); once
+//! picked in that state its `reset_at` becomes unknown (NULL) until an answer tells.
+
+use super::queue::TokenEvent;
+use super::{Result, Store};
+use crate::github::RateLimit;
+use crate::token::Token;
+use sqlx::SqliteConnection;
+
+/// A token's row, for `status` and `tokens`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenRow {
+    pub fingerprint: String,
+    pub label: String,
+    pub quota_limit: i64,
+    pub remaining: i64,
+    pub reset_at: Option<i64>,
+    pub state: String,
+    pub paused_until: Option<i64>,
+    pub requests: i64,
+    pub refused: i64,
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    /// Makes sure every token has a row (by fingerprint; the secret is not stored). An
+    /// `invalid` token is given another chance: the user may have renewed its access.
+    pub async fn register_tokens(&self, tokens: &[Token], now: i64) -> Result<()> {
+        let mut tx = self.begin_immediate().await?;
+        for token in tokens {
+            let (fingerprint, label) = (token.fingerprint(), token.label());
+            sqlx::query!(
+                "INSERT INTO token_state (fingerprint, label, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (fingerprint) DO UPDATE SET label = ?2,
+                     state = CASE WHEN state = 'invalid' THEN 'ok' ELSE state END",
+                fingerprint,
+                label,
+                now
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Applies what a free `GET /rate_limit` (or any answer) said about a token.
+    pub async fn record_token_event(
+        &self,
+        fingerprint: &str,
+        event: TokenEvent<'_>,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin_immediate().await?;
+        apply(&mut tx, fingerprint, event, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every token row, most remaining first.
+    pub async fn token_rows(&self) -> Result<Vec<TokenRow>> {
+        Ok(sqlx::query_as!(
+            TokenRow,
+            "SELECT fingerprint, label, quota_limit, remaining, reset_at, state, paused_until,
+                    requests, refused, last_error
+             FROM token_state ORDER BY remaining DESC, label"
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
+
+/// The usable token (of `fingerprints`, a JSON array) with the most effective quota,
+/// and that quota. Ties go to the token that sent fewer requests.
+pub(super) async fn pick(
+    conn: &mut SqliteConnection,
+    fingerprints: &str,
+    now: i64,
+) -> Result<Option<(String, i64)>> {
+    let row = sqlx::query!(
+        r#"SELECT fingerprint AS "fingerprint!", effective AS "effective!: i64" FROM (
+               SELECT fingerprint, requests,
+                      CASE WHEN reset_at IS NOT NULL AND reset_at <= ?1 THEN quota_limit
+                           ELSE remaining END AS effective
+               FROM token_state
+               WHERE fingerprint IN (SELECT value FROM json_each(?2))
+                 AND state <> 'invalid'
+                 AND (paused_until IS NULL OR paused_until <= ?1))
+           WHERE effective > 0
+           ORDER BY effective DESC, requests ASC LIMIT 1"#,
+        now,
+        fingerprints
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| (r.fingerprint, r.effective)))
+}
+
+/// When the first of `fingerprints` can be used again: `Some(Some(ms))`, `Some(None)`
+/// when no time is known, `None` when every token is invalid.
+pub(super) async fn earliest_available(
+    conn: &mut SqliteConnection,
+    fingerprints: &str,
+    now: i64,
+) -> Result<Option<Option<i64>>> {
+    let row = sqlx::query!(
+        r#"SELECT count(*) AS "usable!: i64",
+                  min(CASE WHEN paused_until > ?1 THEN paused_until ELSE reset_at END)
+                      AS "until: i64"
+           FROM token_state
+           WHERE fingerprint IN (SELECT value FROM json_each(?2)) AND state <> 'invalid'"#,
+        now,
+        fingerprints
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((row.usable > 0).then_some(row.until))
+}
+
+/// Takes one request off the token's quota before the request is sent.
+pub(super) async fn reserve(
+    conn: &mut SqliteConnection,
+    fingerprint: &str,
+    effective: i64,
+    now: i64,
+) -> Result<()> {
+    let remaining = effective - 1;
+    sqlx::query!(
+        "UPDATE token_state SET remaining = ?1,
+             reset_at = CASE WHEN reset_at IS NOT NULL AND reset_at <= ?2 THEN NULL ELSE reset_at END,
+             state = 'ok', paused_until = NULL, requests = requests + 1, updated_at = ?2
+         WHERE fingerprint = ?3",
+        remaining,
+        now,
+        fingerprint
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies a token event inside the caller's transaction.
+pub(super) async fn apply(
+    conn: &mut SqliteConnection,
+    fingerprint: &str,
+    event: TokenEvent<'_>,
+    now: i64,
+) -> Result<()> {
+    match event {
+        TokenEvent::Answered(None) => {}
+        TokenEvent::Answered(Some(rate)) => reconcile(conn, fingerprint, rate, now).await?,
+        TokenEvent::Exhausted { reset_at } => {
+            sqlx::query!(
+                "UPDATE token_state SET remaining = 0, reset_at = ?1, state = 'exhausted',
+                     refused = refused + 1, updated_at = ?2
+                 WHERE fingerprint = ?3",
+                reset_at,
+                now,
+                fingerprint
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        TokenEvent::Paused { until } => {
+            sqlx::query!(
+                "UPDATE token_state SET paused_until = max(coalesce(paused_until, 0), ?1),
+                     state = 'paused', last_error = 'secondary rate limit', updated_at = ?2
+                 WHERE fingerprint = ?3",
+                until,
+                now,
+                fingerprint
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        TokenEvent::Invalid => {
+            sqlx::query!(
+                "UPDATE token_state SET state = 'invalid', last_error = '401 Bad credentials',
+                     updated_at = ?1
+                 WHERE fingerprint = ?2",
+                now,
+                fingerprint
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Reconciles the local view with the headers. A later window (larger reset) replaces
+/// what we knew, less the other requests still in flight on the token; the same window
+/// can only lower `remaining` (answers arrive out of order); an older window is stale.
+async fn reconcile(
+    conn: &mut SqliteConnection,
+    fingerprint: &str,
+    rate: &RateLimit,
+    now: i64,
+) -> Result<()> {
+    let (Some(remaining), Some(reset_at)) = (rate.remaining, rate.reset_at_ms(now)) else {
+        return Ok(());
+    };
+    let limit = rate.limit;
+    sqlx::query!(
+        "UPDATE token_state SET
+             remaining = CASE
+                 WHEN reset_at IS NULL OR ?1 > reset_at THEN max(?2 - (
+                     SELECT count(*) FROM job_queue WHERE state = 'running' AND token = ?5), 0)
+                 WHEN ?1 = reset_at THEN min(remaining, ?2)
+                 ELSE remaining END,
+             reset_at = CASE WHEN reset_at IS NULL OR ?1 > reset_at THEN ?1 ELSE reset_at END,
+             quota_limit = coalesce(?3, quota_limit),
+             state = CASE WHEN state = 'exhausted' AND ?2 > 0 THEN 'ok' ELSE state END,
+             updated_at = ?4
+         WHERE fingerprint = ?5",
+        reset_at,
+        remaining,
+        limit,
+        now,
+        fingerprint
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

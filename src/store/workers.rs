@@ -1,0 +1,116 @@
+//! Live `seedq work` processes. A process registers itself, beats every few seconds
+//! (renewing the leases of its running jobs), and deregisters on a clean exit. A
+//! process killed with `kill -9` leaves a row behind: the next process on the same host
+//! sees its pid is gone and deletes the row at once, so `claim` rescues its jobs without
+//! waiting for a lease to expire; on other hosts a stale heartbeat does the same.
+
+use super::queue::LEASE_MS;
+use super::{Result, Store};
+
+/// A worker whose heartbeat is older than this is taken for dead.
+pub const STALE_AFTER_MS: i64 = 20_000;
+
+impl Store {
+    pub async fn register_worker(&self, id: &str, now: i64) -> Result<()> {
+        let pid = i64::from(std::process::id());
+        let host = host_name();
+        let mut tx = self.begin_immediate().await?;
+        sqlx::query!(
+            "INSERT INTO workers (id, pid, host, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+            id,
+            pid,
+            host,
+            now
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.reap_dead_workers(id, now).await
+    }
+
+    /// Renews this worker's heartbeat and the leases of its running jobs.
+    pub async fn heartbeat(&self, id: &str, now: i64) -> Result<()> {
+        let lease_expires_at = now + LEASE_MS;
+        let mut tx = self.begin_immediate().await?;
+        sqlx::query!("UPDATE workers SET heartbeat_at = ? WHERE id = ?", now, id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query!(
+            "UPDATE job_queue SET lease_expires_at = ? WHERE state = 'running' AND lease_owner = ?",
+            lease_expires_at,
+            id
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes the rows of workers that are gone: a dead pid on this host (or our own
+    /// pid under another worker id: a previous process's), or a heartbeat older than
+    /// [`STALE_AFTER_MS`] anywhere.
+    pub async fn reap_dead_workers(&self, me: &str, now: i64) -> Result<()> {
+        let host = host_name();
+        let my_pid = i64::from(std::process::id());
+        let rows = sqlx::query!("SELECT id, pid, host, heartbeat_at FROM workers")
+            .fetch_all(self.pool())
+            .await?;
+        let dead: Vec<String> = rows
+            .into_iter()
+            .filter(|w| w.id != me)
+            .filter(|w| {
+                w.heartbeat_at < now - STALE_AFTER_MS
+                    || (w.host == host && (w.pid == my_pid || !process_alive(w.pid)))
+            })
+            .map(|w| w.id)
+            .collect();
+        if dead.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_immediate().await?;
+        for id in &dead {
+            sqlx::query!("DELETE FROM workers WHERE id = ?", id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(
+            count = dead.len(),
+            "found work left by a stopped process; resuming it"
+        );
+        Ok(())
+    }
+
+    pub async fn deregister_worker(&self, id: &str) -> Result<()> {
+        let mut tx = self.begin_immediate().await?;
+        sqlx::query!("DELETE FROM workers WHERE id = ?", id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Whether `pid` is a live (not zombie) process. Where `/proc` is missing the answer is
+/// "alive", and the heartbeat decides.
+fn process_alive(pid: i64) -> bool {
+    let proc_root = std::path::Path::new("/proc");
+    if !proc_root.join("self").exists() {
+        return true;
+    }
+    match std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")) {
+        // The state is the first field after the command name in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
