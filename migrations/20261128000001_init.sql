@@ -53,6 +53,8 @@ CREATE TABLE token_state (
     quota_limit  INTEGER NOT NULL DEFAULT 5000,
     -- Last known remaining quota, minus local reservations.
     remaining    INTEGER NOT NULL DEFAULT 5000,
+    -- Lowest x-ratelimit-remaining seen in the current window: the freshest answer's.
+    header_remaining INTEGER,
     -- End of the current window (epoch ms); NULL while unknown.
     reset_at     INTEGER,
     state        TEXT NOT NULL DEFAULT 'ok'

@@ -25,7 +25,11 @@ pub fn tokens_from_env(token_file: Option<&Path>) -> Result<Vec<Token>, UsageErr
     let (source, raw) = if let Some(path) = token_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| usage(format!("cannot read token file {}: {e}", path.display())))?;
-        (format!("token file {}", path.display()), text)
+        // A file may hold one token per line.
+        (
+            format!("token file {}", path.display()),
+            text.replace('\n', ","),
+        )
     } else if let Some(raw) = non_empty_var("GITHUB_SEEDING_TOKENS") {
         ("GITHUB_SEEDING_TOKENS".to_owned(), raw)
     } else if let Some(raw) = non_empty_var("GITHUB_SEEDING_TOKEN") {
@@ -40,11 +44,11 @@ fn non_empty_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// Splits a token list on commas and newlines; rejects tokens with inner whitespace or
-/// control characters (a pasted line break in the middle of a token).
+/// Splits a token list on commas; rejects tokens with inner whitespace or control
+/// characters (a line break pasted into the middle of a token).
 pub fn parse_tokens(raw: &str) -> Result<Vec<Token>, String> {
     let mut tokens: Vec<Token> = Vec::new();
-    for (index, part) in raw.split([',', '\n']).enumerate() {
+    for (index, part) in raw.split(',').enumerate() {
         let secret = part.trim();
         if secret.is_empty() {
             continue;
@@ -145,7 +149,7 @@ mod tests {
 
     #[test]
     fn tokens_are_trimmed_deduplicated_and_blanks_skipped() {
-        let tokens = parse_tokens(" aaaa , bbbb,,aaaa,\n cccc ").unwrap();
+        let tokens = parse_tokens(" aaaa , bbbb,,aaaa, cccc\n").unwrap();
         let labels: Vec<_> = tokens.iter().map(|t| t.fingerprint().to_owned()).collect();
         assert_eq!(labels.len(), 3);
     }
@@ -154,6 +158,7 @@ mod tests {
     fn token_with_inner_whitespace_is_refused() {
         assert!(parse_tokens("ab cd").is_err());
         assert!(parse_tokens("ab\tcd").is_err());
+        assert!(parse_tokens("ab\ncd").is_err());
         assert!(parse_tokens(" , ,").is_err());
     }
 

@@ -171,7 +171,7 @@ async fn heartbeat(ctx: Arc<Context>) {
         if let Err(e) = ctx.store.heartbeat(&ctx.owner, now).await {
             tracing::warn!("heartbeat failed: {e}");
         }
-        if beats % 5 == 0 {
+        if beats.is_multiple_of(5) {
             if let Err(e) = ctx.store.reap_dead_workers(&ctx.owner, now).await {
                 tracing::warn!("could not check for stopped workers: {e}");
             }
@@ -193,7 +193,11 @@ async fn work_loop(ctx: Arc<Context>) -> crate::store::Result<Stop> {
             .claim(&ctx.owner, ctx.pool.fingerprints_json(), now)
             .await?;
         match claim {
-            Claim::Job(job) => run_job(&ctx, job).await?,
+            Claim::Job(job) => {
+                run_job(&ctx, job).await?;
+                // New jobs, a ready retry or quota the answer revealed: look again.
+                ctx.wake.notify_waiters();
+            }
             Claim::Idle {
                 running,
                 next_run_at,
@@ -206,8 +210,13 @@ async fn work_loop(ctx: Arc<Context>) -> crate::store::Result<Stop> {
                 let poll_ms = next_run_at.map_or(250, |at| (at - now).clamp(1, 250));
                 wait(&ctx, Duration::from_millis(poll_ms as u64)).await;
             }
-            Claim::NoToken { until } => {
+            Claim::NoToken { until, running } => {
                 let until = until.unwrap_or(now + 60_000).max(now);
+                if running > 0 {
+                    // Answers in flight correct the quota estimate; look again then.
+                    wait(&ctx, Duration::from_millis(((until - now) as u64).min(250))).await;
+                    continue;
+                }
                 if ctx.settings.exit_when_exhausted {
                     return Ok(Stop::Exhausted { until: Some(until) });
                 }

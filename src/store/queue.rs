@@ -48,9 +48,11 @@ pub enum Claim {
         next_run_at: Option<i64>,
     },
     /// A job is ready but every token is exhausted or paused until `until` (epoch ms;
-    /// `None` when no reset time is known).
+    /// `None` when no reset time is known). While `running` jobs are in flight their
+    /// answers may still show quota the estimate did not count.
     NoToken {
         until: Option<i64>,
+        running: i64,
     },
     /// Every token of this process has been refused with 401.
     NoUsableToken,
@@ -167,10 +169,15 @@ impl Store {
         };
         let Some((token, effective)) = tokens::pick(&mut tx, fingerprints, now).await? else {
             let wait = tokens::earliest_available(&mut tx, fingerprints, now).await?;
+            let running = sqlx::query_scalar!(
+                r#"SELECT count(*) AS "n!: i64" FROM job_queue WHERE state = 'running'"#
+            )
+            .fetch_one(&mut *tx)
+            .await?;
             tx.commit().await?;
             return Ok(match wait {
                 None => Claim::NoUsableToken,
-                Some(until) => Claim::NoToken { until },
+                Some(until) => Claim::NoToken { until, running },
             });
         };
         tokens::reserve(&mut tx, &token, effective, now).await?;

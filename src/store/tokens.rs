@@ -132,6 +132,8 @@ pub(super) async fn reserve(
     sqlx::query!(
         "UPDATE token_state SET remaining = ?1,
              reset_at = CASE WHEN reset_at IS NOT NULL AND reset_at <= ?2 THEN NULL ELSE reset_at END,
+             header_remaining = CASE WHEN reset_at IS NOT NULL AND reset_at <= ?2 THEN NULL
+                                     ELSE header_remaining END,
              state = 'ok', paused_until = NULL, requests = requests + 1, updated_at = ?2
          WHERE fingerprint = ?3",
         remaining,
@@ -155,7 +157,8 @@ pub(super) async fn apply(
         TokenEvent::Answered(Some(rate)) => reconcile(conn, fingerprint, rate, now).await?,
         TokenEvent::Exhausted { reset_at } => {
             sqlx::query!(
-                "UPDATE token_state SET remaining = 0, reset_at = ?1, state = 'exhausted',
+                "UPDATE token_state SET remaining = 0, header_remaining = 0, reset_at = ?1,
+                     state = 'exhausted',
                      refused = refused + 1, updated_at = ?2
                  WHERE fingerprint = ?3",
                 reset_at,
@@ -192,9 +195,11 @@ pub(super) async fn apply(
     Ok(())
 }
 
-/// Reconciles the local view with the headers. A later window (larger reset) replaces
-/// what we knew, less the other requests still in flight on the token; the same window
-/// can only lower `remaining` (answers arrive out of order); an older window is stale.
+/// Reconciles the local view with the headers. The header's `remaining` may not yet
+/// count the other requests in flight on this token, so while any are, they are taken
+/// off it (erring low). Once none is in flight, the lowest `remaining` seen in the
+/// window (the freshest answer's) is exact, and replaces the estimate. A later window
+/// (larger reset) replaces what we knew; an older window's answer is stale.
 async fn reconcile(
     conn: &mut SqliteConnection,
     fingerprint: &str,
@@ -205,13 +210,23 @@ async fn reconcile(
         return Ok(());
     };
     let limit = rate.limit;
+    let in_flight = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!: i64" FROM job_queue WHERE state = 'running' AND token = ?"#,
+        fingerprint
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     sqlx::query!(
         "UPDATE token_state SET
              remaining = CASE
-                 WHEN reset_at IS NULL OR ?1 > reset_at THEN max(?2 - (
-                     SELECT count(*) FROM job_queue WHERE state = 'running' AND token = ?5), 0)
-                 WHEN ?1 = reset_at THEN min(remaining, ?2)
+                 WHEN reset_at IS NULL OR ?1 > reset_at THEN max(?2 - ?6, 0)
+                 WHEN ?1 = reset_at AND ?6 = 0 THEN min(coalesce(header_remaining, ?2), ?2)
+                 WHEN ?1 = reset_at THEN min(remaining, max(?2 - ?6, 0))
                  ELSE remaining END,
+             header_remaining = CASE
+                 WHEN reset_at IS NULL OR ?1 > reset_at THEN ?2
+                 WHEN ?1 = reset_at THEN min(coalesce(header_remaining, ?2), ?2)
+                 ELSE header_remaining END,
              reset_at = CASE WHEN reset_at IS NULL OR ?1 > reset_at THEN ?1 ELSE reset_at END,
              quota_limit = coalesce(?3, quota_limit),
              state = CASE WHEN state = 'exhausted' AND ?2 > 0 THEN 'ok' ELSE state END,
@@ -221,7 +236,8 @@ async fn reconcile(
         remaining,
         limit,
         now,
-        fingerprint
+        fingerprint,
+        in_flight
     )
     .execute(&mut *conn)
     .await?;

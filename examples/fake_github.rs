@@ -1,0 +1,193 @@
+//! A standalone fake GitHub REST API for demos and benchmarks (the same server the
+//! integration tests use, from `tests/support/fake_github/`).
+//!
+//! ```text
+//! cargo run --example fake_github -- --port 8080 --repo acme/widgets:200 [--repo other/x:50]
+//!     [--limit 5000] [--window-secs 3600] [--latency-ms 0] [--invalid-token T]
+//!     [--shared-account TOKEN=LOGIN] [--repo-error owner/name=451]
+//!     [--exhaustion-status 403|429] [--alternate-exhaustion-status]
+//!     [--p-5xx 0.05] [--p-drop 0.02] [--p-secondary 0.01]
+//!     [--secondary-retry-after 2 | --no-retry-after] [--seed 1] [--log-requests]
+//! ```
+//!
+//! Prints `fake github listening on http://127.0.0.1:PORT` on stdout (one line, flushed),
+//! runs until SIGINT or SIGTERM, then prints the final stats as one line of JSON on stdout.
+//! While running: `GET /_fake/stats`, `GET /_fake/truth/{owner}/{repo}`,
+//! `POST /_fake/touch/{owner}/{repo}/{n}`, `POST /_fake/faults` (JSON body of `Faults`).
+
+#[allow(dead_code)]
+#[path = "../tests/support/fake_github/mod.rs"]
+mod fake_github;
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::time::Duration;
+
+use clap::Parser;
+use fake_github::{FakeConfig, FakeGithub, Faults, RepoSpec};
+
+#[derive(Parser, Debug)]
+#[command(about = "A fake GitHub REST API server for seedq demos and benchmarks")]
+struct Args {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// A repository as OWNER/NAME:PR_COUNT (repeatable). Default: acme/widgets:200.
+    #[arg(long = "repo", value_parser = parse_repo)]
+    repos: Vec<RepoSpec>,
+    /// Primary quota per account per window.
+    #[arg(long, default_value_t = 5000)]
+    limit: u32,
+    /// Length of a rate-limit window in seconds (fractions allowed).
+    #[arg(long, default_value_t = 3600.0)]
+    window_secs: f64,
+    /// Latency added to every API response, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// A token answered with 401 Bad credentials (repeatable).
+    #[arg(long = "invalid-token")]
+    invalid_tokens: Vec<String>,
+    /// TOKEN=LOGIN: tokens with the same LOGIN share one quota (repeatable).
+    #[arg(long = "shared-account", value_parser = parse_pair)]
+    shared_accounts: Vec<(String, String)>,
+    /// OWNER/NAME=STATUS: every request for that repository gets STATUS (repeatable).
+    #[arg(long = "repo-error", value_parser = parse_pair)]
+    repo_errors: Vec<(String, String)>,
+    /// Status for primary-limit exhaustion (403 or 429).
+    #[arg(long, default_value_t = 403)]
+    exhaustion_status: u16,
+    /// Alternate 403 and 429 for primary-limit exhaustion.
+    #[arg(long)]
+    alternate_exhaustion_status: bool,
+    /// Probability of an injected 502/503.
+    #[arg(long = "p-5xx", default_value_t = 0.0)]
+    p_5xx: f64,
+    /// Probability of a dropped connection.
+    #[arg(long, default_value_t = 0.0)]
+    p_drop: f64,
+    /// Probability of an injected secondary rate limit.
+    #[arg(long, default_value_t = 0.0)]
+    p_secondary: f64,
+    /// Seconds of secondary-limit penalty, sent as `retry-after`.
+    #[arg(long, default_value_t = 60)]
+    secondary_retry_after: u64,
+    /// Send no `retry-after` with secondary limits (the penalty then lasts 60 s).
+    #[arg(long)]
+    no_retry_after: bool,
+    /// Seed of the fault RNG.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Keep a log of every request (memory grows with the number of requests).
+    #[arg(long)]
+    log_requests: bool,
+}
+
+fn parse_repo(s: &str) -> Result<RepoSpec, String> {
+    let (name, count) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected OWNER/NAME:PR_COUNT, got {s:?}"))?;
+    let count: u32 = count
+        .parse()
+        .map_err(|e| format!("bad PR count in {s:?}: {e}"))?;
+    match name.split_once('/') {
+        Some((o, r)) if !o.is_empty() && !r.is_empty() && !r.contains('/') => {
+            Ok(RepoSpec::new(name, count))
+        }
+        _ => Err(format!("expected OWNER/NAME:PR_COUNT, got {s:?}")),
+    }
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+fn main() {
+    let args = Args::parse();
+    let mut repos = args.repos.clone();
+    if repos.is_empty() {
+        repos.push(RepoSpec::new("acme/widgets", 200));
+    }
+    let mut repo_errors = HashMap::new();
+    for (name, status) in &args.repo_errors {
+        let status: u16 = status.parse().unwrap_or_else(|_| {
+            eprintln!("bad status in --repo-error {name}={status}");
+            std::process::exit(2)
+        });
+        repo_errors.insert(name.clone(), status);
+    }
+    if !args.window_secs.is_finite() || args.window_secs <= 0.0 {
+        eprintln!("--window-secs must be positive");
+        std::process::exit(2);
+    }
+    let config = FakeConfig {
+        repos: repos.clone(),
+        limit: args.limit,
+        window: Duration::from_secs_f64(args.window_secs),
+        latency: Duration::from_millis(args.latency_ms),
+        invalid_tokens: args.invalid_tokens.iter().cloned().collect::<HashSet<_>>(),
+        shared_accounts: args.shared_accounts.iter().cloned().collect(),
+        exhaustion_status: args.exhaustion_status,
+        alternate_exhaustion_status: args.alternate_exhaustion_status,
+        repo_errors,
+        record_requests: args.log_requests,
+        faults: Faults {
+            p_server_error: args.p_5xx,
+            p_drop: args.p_drop,
+            p_secondary: args.p_secondary,
+            secondary_retry_after: (!args.no_retry_after).then_some(args.secondary_retry_after),
+            seed: args.seed,
+        },
+        ..FakeConfig::default()
+    };
+
+    // Signal handlers first, so a script may signal as soon as it has read the URL.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut term = rt
+        .block_on(async {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        })
+        .expect("SIGTERM handler");
+    let mut int = rt
+        .block_on(async {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        })
+        .expect("SIGINT handler");
+
+    let fake = FakeGithub::spawn_on(config, args.port);
+    for r in &repos {
+        eprintln!(
+            "serving {} (id {}, {} PRs) at {}/repos/{}",
+            r.full_name,
+            r.id,
+            r.pr_count,
+            fake.url(),
+            r.full_name
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "fake github listening on {}", fake.url()).expect("stdout");
+    out.flush().expect("stdout");
+    drop(out);
+
+    rt.block_on(async {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    });
+    let stats = fake.stats();
+    fake.shutdown();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string(&stats).expect("stats json")
+    )
+    .expect("stdout");
+    out.flush().expect("stdout");
+}

@@ -1,0 +1,510 @@
+//! Rate limiting and fault injection: per-account primary windows, secondary-limit
+//! penalties, conditional requests, and the bookkeeping (stats, request log).
+//!
+//! For each API request [`State::decide`] applies, in order: injected drop, injected 5xx
+//! (neither applies to `/rate_limit`), authentication (401), `/rate_limit` (answered, never
+//! counted), an ongoing secondary penalty (403 again), an injected secondary limit (403,
+//! starts a penalty), primary-quota exhaustion (403/429), then the answer itself: a 304 for a
+//! matching `If-None-Match` (no quota used) or the answer, which consumes one unit of quota
+//! (404s included, as on GitHub).
+
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::api::{Answer, Route};
+use super::{default_account, FakeConfig, Faults, Outcome, RequestRecord, Stats};
+
+/// The message of a secondary-limit answer.
+pub const SECONDARY_MESSAGE: &str =
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.";
+/// Documentation URL of rate-limit answers.
+pub const RATE_DOCS: &str = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api";
+
+/// Milliseconds since the Unix epoch, now.
+pub fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// One account's quota state. A window starts at the account's first counted request and
+/// lasts `FakeConfig::window`; it is reset lazily by [`Account::roll`].
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// Login.
+    pub login: String,
+    /// Numeric user id (in the exhaustion message and `/user`).
+    pub user_id: u64,
+    /// Quota per window.
+    pub limit: u32,
+    /// Counted requests in the current window.
+    pub used: u32,
+    /// End of the current window (epoch ms), if one is running.
+    pub window_end_ms: Option<u64>,
+    /// End of the secondary-limit penalty (epoch ms), if any.
+    pub penalty_until_ms: Option<u64>,
+}
+
+impl Account {
+    /// A fresh account.
+    pub fn new(login: &str, limit: u32) -> Account {
+        let d = Sha256::digest(login.as_bytes());
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&d[..8]);
+        Account {
+            login: login.to_string(),
+            user_id: 1_000_000 + u64::from_be_bytes(b) % 90_000_000,
+            limit,
+            used: 0,
+            window_end_ms: None,
+            penalty_until_ms: None,
+        }
+    }
+
+    /// Ends an expired window or penalty.
+    pub fn roll(&mut self, now_ms: u64) {
+        if self.window_end_ms.is_some_and(|end| now_ms >= end) {
+            self.window_end_ms = None;
+            self.used = 0;
+        }
+        if self.penalty_until_ms.is_some_and(|end| now_ms >= end) {
+            self.penalty_until_ms = None;
+        }
+    }
+
+    /// Quota left in the current window.
+    pub fn remaining(&self) -> u32 {
+        self.limit.saturating_sub(self.used)
+    }
+
+    /// End of the current window, or of a window that would start now.
+    pub fn reset_ms(&self, now_ms: u64, window_ms: u64) -> u64 {
+        self.window_end_ms.unwrap_or(now_ms + window_ms)
+    }
+
+    /// Consumes one unit, starting a window if none is running.
+    pub fn consume(&mut self, now_ms: u64, window_ms: u64) {
+        if self.window_end_ms.is_none() {
+            self.window_end_ms = Some(now_ms + window_ms);
+        }
+        self.used += 1;
+    }
+
+    /// Milliseconds of secondary penalty left, if penalised.
+    pub fn penalty_left_ms(&self, now_ms: u64) -> Option<u64> {
+        self.penalty_until_ms
+            .filter(|&end| end > now_ms)
+            .map(|end| end - now_ms)
+    }
+
+    /// The `x-ratelimit-*` headers. `x-ratelimit-reset` is rounded up to the next second so
+    /// a client that waits for it never comes back early; `x-ratelimit-reset-ms` is exact.
+    pub fn headers(&self, now_ms: u64, window_ms: u64) -> Vec<(&'static str, String)> {
+        let reset_ms = self.reset_ms(now_ms, window_ms);
+        vec![
+            ("x-ratelimit-limit", self.limit.to_string()),
+            ("x-ratelimit-remaining", self.remaining().to_string()),
+            ("x-ratelimit-used", self.used.to_string()),
+            ("x-ratelimit-reset", reset_ms.div_ceil(1000).to_string()),
+            ("x-ratelimit-reset-ms", reset_ms.to_string()),
+            ("x-ratelimit-resource", "core".to_string()),
+        ]
+    }
+
+    fn rate_limit_json(&self, now_ms: u64, window_ms: u64) -> serde_json::Value {
+        let core = json!({
+            "limit": self.limit,
+            "used": self.used,
+            "remaining": self.remaining(),
+            "reset": self.reset_ms(now_ms, window_ms).div_ceil(1000),
+            "resource": "core",
+        });
+        let search_reset = (now_ms + 60_000).div_ceil(1000);
+        json!({
+            "resources": {
+                "core": core,
+                "search": {"limit": 30, "used": 0, "remaining": 30, "reset": search_reset, "resource": "search"},
+                "graphql": {"limit": 5000, "used": 0, "remaining": 5000, "reset": search_reset, "resource": "graphql"},
+            },
+            "rate": core,
+        })
+    }
+}
+
+/// A request as [`State::decide`] needs it.
+pub struct Incoming<'a> {
+    /// Raw token from `Authorization: Bearer X` / `token X`.
+    pub token: Option<&'a str>,
+    /// HTTP method.
+    pub method: &'a str,
+    /// Path and query, as sent.
+    pub path: &'a str,
+    /// Parsed route.
+    pub route: &'a Route,
+    /// `If-None-Match` header.
+    pub if_none_match: Option<&'a str>,
+    /// The answer generated for a repository route (None for other routes).
+    pub answer: Option<Answer>,
+    /// Arrival time.
+    pub at: Instant,
+}
+
+/// What to do with a request.
+pub enum Reply {
+    /// Close the connection without answering.
+    Drop,
+    /// Answer.
+    Respond {
+        /// HTTP status.
+        status: u16,
+        /// Headers (content-type included).
+        headers: Vec<(&'static str, String)>,
+        /// Body.
+        body: Vec<u8>,
+    },
+}
+
+/// Mutable server state, behind one mutex.
+pub struct State {
+    /// Accounts by login.
+    pub accounts: HashMap<String, Account>,
+    /// Current faults.
+    pub faults: Faults,
+    rng: StdRng,
+    /// Counters (max_concurrent is filled in from an atomic at snapshot time).
+    pub stats: Stats,
+    /// Request log.
+    pub log: Vec<RequestRecord>,
+    refusals: u64,
+    seq: u64,
+    start: Instant,
+}
+
+const JSON: &str = "application/json; charset=utf-8";
+
+fn json_body(v: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&v).expect("json")
+}
+
+/// Weak ETag of a body (and of the token when `etag_per_token`).
+pub fn etag(body: &[u8], token: Option<&str>) -> String {
+    let mut h = Sha256::new();
+    h.update(body);
+    if let Some(t) = token {
+        h.update(b"\0token\0");
+        h.update(t.as_bytes());
+    }
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("W/\"{hex}\"")
+}
+
+/// Whether an `If-None-Match` value matches an ETag (weak comparison, lists, `*`).
+pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    let bare = |s: &str| s.trim().trim_start_matches("W/").to_string();
+    if_none_match
+        .split(',')
+        .any(|c| c.trim() == "*" || bare(c) == bare(etag))
+}
+
+impl State {
+    /// Fresh state.
+    pub fn new(faults: Faults, start: Instant) -> State {
+        State {
+            accounts: HashMap::new(),
+            rng: StdRng::seed_from_u64(faults.seed),
+            faults,
+            stats: Stats::default(),
+            log: Vec::new(),
+            refusals: 0,
+            seq: 0,
+            start,
+        }
+    }
+
+    /// Replaces the faults and reseeds the RNG.
+    pub fn set_faults(&mut self, faults: Faults) {
+        self.rng = StdRng::seed_from_u64(faults.seed);
+        self.faults = faults;
+    }
+
+    /// Decides the fate of one API request and records it.
+    pub fn decide(&mut self, cfg: &FakeConfig, mut req: Incoming<'_>) -> Reply {
+        let now_ms = epoch_ms();
+        self.seq += 1;
+        let request_id = format!("FAKE:{:04X}:{:08X}", std::process::id() & 0xffff, self.seq);
+        self.stats.total_requests += 1;
+        let since_start = req.at.saturating_duration_since(self.start).as_millis() as u64;
+        if let Some(t) = req.token {
+            let ts = self.stats.per_token.entry(t.to_string()).or_default();
+            ts.requests += 1;
+            ts.first_request.get_or_insert(req.at);
+            ts.first_request_ms.get_or_insert(since_start);
+            ts.last_request = Some(req.at);
+            ts.last_request_ms = Some(since_start);
+        }
+        let is_rate_limit = matches!(req.route, Route::RateLimit);
+        let window_ms = cfg.window.as_millis() as u64;
+
+        // Injected faults (never on /rate_limit).
+        let mut secondary_roll = false;
+        if !is_rate_limit {
+            let (d, e, s): (f64, f64, f64) = (self.rng.gen(), self.rng.gen(), self.rng.gen());
+            if d < self.faults.p_drop {
+                self.stats.drops_injected += 1;
+                self.record(cfg, &req, None, 0, false, Outcome::Dropped, now_ms, None);
+                return Reply::Drop;
+            }
+            if e < self.faults.p_server_error {
+                self.stats.server_errors_injected += 1;
+                let status = if self.rng.gen_bool(0.5) { 502 } else { 503 };
+                let text = if status == 502 {
+                    "Bad Gateway"
+                } else {
+                    "Service Unavailable"
+                };
+                let body = format!(
+                    "<!DOCTYPE html>\n<html><head><title>{status} {text}</title></head>\
+                     <body><h1>{status} {text}</h1><p>Unicorn! This page is taking too long \
+                     to load.</p></body></html>\n"
+                );
+                self.record(
+                    cfg,
+                    &req,
+                    None,
+                    status,
+                    false,
+                    Outcome::ServerError,
+                    now_ms,
+                    None,
+                );
+                return Reply::Respond {
+                    status,
+                    headers: vec![("content-type", "text/html; charset=utf-8".into())],
+                    body: body.into_bytes(),
+                };
+            }
+            secondary_roll = s < self.faults.p_secondary;
+        }
+
+        // Authentication.
+        let token = match req.token {
+            Some(t) if !cfg.invalid_tokens.contains(t) => t,
+            other => {
+                self.stats.unauthorized += 1;
+                let message = if other.is_some() {
+                    "Bad credentials"
+                } else {
+                    "Requires authentication"
+                };
+                let reset = (now_ms + window_ms).div_ceil(1000);
+                let headers = vec![
+                    ("content-type", JSON.to_string()),
+                    ("x-github-request-id", request_id),
+                    ("x-ratelimit-limit", "60".into()),
+                    ("x-ratelimit-remaining", "59".into()),
+                    ("x-ratelimit-used", "1".into()),
+                    ("x-ratelimit-reset", reset.to_string()),
+                    ("x-ratelimit-resource", "core".into()),
+                ];
+                let body = json_body(
+                    json!({"message": message, "documentation_url": super::api::DOCS, "status": "401"}),
+                );
+                self.record(
+                    cfg,
+                    &req,
+                    None,
+                    401,
+                    false,
+                    Outcome::Unauthorized,
+                    now_ms,
+                    None,
+                );
+                return Reply::Respond {
+                    status: 401,
+                    headers,
+                    body,
+                };
+            }
+        };
+        let login = cfg
+            .shared_accounts
+            .get(token)
+            .cloned()
+            .unwrap_or_else(|| default_account(token));
+        let limit = cfg.account_limits.get(&login).copied().unwrap_or(cfg.limit);
+        let acc = self
+            .accounts
+            .entry(login.clone())
+            .or_insert_with(|| Account::new(&login, limit));
+        acc.roll(now_ms);
+
+        let mut headers = vec![
+            ("content-type", JSON.to_string()),
+            ("x-github-request-id", request_id.clone()),
+            ("x-github-api-version-selected", "2022-11-28".to_string()),
+        ];
+        let secondary_body = || {
+            json_body(json!({
+                "message": SECONDARY_MESSAGE,
+                "documentation_url": format!("{RATE_DOCS}#about-secondary-rate-limits"),
+            }))
+        };
+        let (status, body, counted, outcome) = if is_rate_limit {
+            headers.extend(acc.headers(now_ms, window_ms));
+            let body = json_body(acc.rate_limit_json(now_ms, window_ms));
+            (200, body, false, Outcome::RateLimitQuery)
+        } else if let Some(left_ms) = acc.penalty_left_ms(now_ms) {
+            self.stats.sent_during_secondary_penalty += 1;
+            headers.extend(acc.headers(now_ms, window_ms));
+            if self.faults.secondary_retry_after.is_some() {
+                headers.push(("retry-after", left_ms.div_ceil(1000).max(1).to_string()));
+            }
+            (403, secondary_body(), false, Outcome::SecondaryPenalty)
+        } else if secondary_roll {
+            self.stats.secondary_injected += 1;
+            let secs = self.faults.secondary_retry_after.unwrap_or(60);
+            acc.penalty_until_ms = Some(now_ms + secs * 1000);
+            headers.extend(acc.headers(now_ms, window_ms));
+            if let Some(n) = self.faults.secondary_retry_after {
+                headers.push(("retry-after", n.to_string()));
+            }
+            (403, secondary_body(), false, Outcome::SecondaryInjected)
+        } else if acc.remaining() == 0 {
+            let status = if cfg.alternate_exhaustion_status {
+                if self.refusals.is_multiple_of(2) {
+                    403
+                } else {
+                    429
+                }
+            } else {
+                cfg.exhaustion_status
+            };
+            self.refusals += 1;
+            self.stats.refused_for_quota += 1;
+            headers.extend(acc.headers(now_ms, window_ms));
+            let when = chrono::DateTime::from_timestamp_millis(now_ms as i64)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_default();
+            let message = format!(
+                "API rate limit exceeded for user ID {}. If you reach out to GitHub Support \
+                 for help, please include the request ID {request_id} and timestamp {when} UTC.",
+                acc.user_id
+            );
+            let body = json_body(json!({"message": message, "documentation_url": RATE_DOCS}));
+            (status, body, false, Outcome::RefusedForQuota)
+        } else {
+            let answer = match req.route {
+                Route::User => Answer::ok(
+                    &json!({
+                        "login": acc.login, "id": acc.user_id,
+                        "node_id": format!("U_kgDO{:X}", acc.user_id),
+                        "type": "User", "site_admin": false, "name": null,
+                    }),
+                    None,
+                ),
+                Route::Repo { .. } => req.answer.take().unwrap_or_else(Answer::not_found),
+                _ => Answer::not_found(),
+            };
+            let tag = (answer.status == 200)
+                .then(|| etag(&answer.body, cfg.etag_per_token.then_some(token)));
+            let fresh = match (&tag, req.if_none_match) {
+                (Some(tag), Some(inm)) => etag_matches(inm, tag),
+                _ => false,
+            };
+            if fresh {
+                headers.retain(|(k, _)| *k != "content-type");
+                headers.extend(acc.headers(now_ms, window_ms));
+                headers.push(("etag", tag.unwrap_or_default()));
+                (304, Vec::new(), false, Outcome::NotModified)
+            } else {
+                acc.consume(now_ms, window_ms);
+                headers.extend(acc.headers(now_ms, window_ms));
+                if let Some(tag) = tag {
+                    headers.push(("etag", tag));
+                    headers.push(("cache-control", "private, max-age=60, s-maxage=60".into()));
+                    headers.push(("vary", "Accept, Authorization, Cookie".into()));
+                }
+                if let Some(link) = answer.link {
+                    headers.push(("link", link));
+                }
+                (answer.status, answer.body, true, Outcome::Served)
+            }
+        };
+        if outcome == Outcome::NotModified {
+            self.stats.not_modified += 1;
+        }
+        if counted {
+            self.stats.counted_requests += 1;
+        }
+        if status == 200 {
+            *self
+                .stats
+                .pages_served
+                .entry(req.path.to_string())
+                .or_default() += 1;
+        }
+        let reset_ms = headers
+            .iter()
+            .find(|(k, _)| *k == "x-ratelimit-reset-ms")
+            .and_then(|(_, v)| v.parse().ok());
+        self.record(
+            cfg,
+            &req,
+            Some(login),
+            status,
+            counted,
+            outcome,
+            now_ms,
+            reset_ms,
+        );
+        Reply::Respond {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        cfg: &FakeConfig,
+        req: &Incoming<'_>,
+        account: Option<String>,
+        status: u16,
+        counted: bool,
+        outcome: Outcome,
+        now_ms: u64,
+        reset_ms: Option<u64>,
+    ) {
+        if status != 0 {
+            *self.stats.status_counts.entry(status).or_default() += 1;
+        }
+        if let Some(t) = req.token {
+            if let Some(ts) = self.stats.per_token.get_mut(t) {
+                ts.counted += counted as u64;
+                ts.refused += (outcome == Outcome::RefusedForQuota) as u64;
+            }
+        }
+        if cfg.record_requests {
+            self.log.push(RequestRecord {
+                at: req.at,
+                ms_since_start: req.at.saturating_duration_since(self.start).as_millis() as u64,
+                at_ms: now_ms,
+                reset_ms,
+                token: req.token.map(str::to_string),
+                account,
+                method: req.method.to_string(),
+                path: req.path.to_string(),
+                status,
+                counted,
+                outcome,
+            });
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! A fake GitHub REST API server for integration tests, demos and benchmarks.
+//!
+//! It serves the endpoints seedq uses (pull list, pull detail, commits, reviews, files,
+//! review comments, issue comments, check runs, `/rate_limit`, `/user`) over real HTTP on
+//! loopback, with GitHub's behaviour around them: per-account primary rate limits in short
+//! windows, 403/429 exhaustion, secondary-limit penalties, weak ETags with 304s that cost no
+//! quota, `link` pagination whose pull-list URLs point at `/repositories/{id}/pulls`, the 250
+//! commits and 3,000 files caps, 401 for bad tokens, and injected faults (5xx, dropped
+//! connections, secondary limits).
+//!
+//! Data is generated on demand from each repository's seed and the PR number, so a
+//! 20,000-PR repository costs no memory; only PRs changed with [`FakeGithub::touch_pr`] are
+//! stored. [`FakeGithub::truth`] tells what the server serves, for comparison with a database.
+//!
+//! Special PRs (when the repository has that many): see [`data`] module docs, in short
+//! #1 SQL-injection title, #2 unicode/emoji title, #3 300 commits (250 served), #4 title with
+//! quotes and newlines, #5 150 files, #6 120 commits, #7 deleted author (`"user": null`).
+//!
+//! Layout: `data` (deterministic generation), `json` (GitHub's JSON shapes), `api` (routes,
+//! pagination, `link` headers, caps), `limits` (accounts, windows, penalties, faults, stats),
+//! `server` (hyper plumbing, `/_fake/...` control routes).
+//!
+//! This module depends on nothing from the seedq crate. Tests include it with
+//! `mod support;`; the example binary with `#[path = "../tests/support/fake_github/mod.rs"]`.
+
+pub mod api;
+pub mod data;
+pub mod json;
+pub mod limits;
+mod server;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Configuration of a [`FakeGithub`] server. Build it with struct-update syntax from
+/// `FakeConfig::default()`.
+#[derive(Clone, Debug)]
+pub struct FakeConfig {
+    /// Repositories served.
+    pub repos: Vec<RepoSpec>,
+    /// Primary quota per account per window (GitHub: 5,000 for a PAT).
+    pub limit: u32,
+    /// Length of a rate-limit window (GitHub: one hour; tests use 1-5 s).
+    pub window: Duration,
+    /// Delay added to every API response (not to `/_fake` routes).
+    pub latency: Duration,
+    /// Tokens answered with 401 "Bad credentials".
+    pub invalid_tokens: HashSet<String>,
+    /// Token -> account login. Tokens mapped to the same login share one quota. A token not
+    /// listed has its own account, `"user-"` + the first 8 hex digits of sha256(token).
+    pub shared_accounts: HashMap<String, String>,
+    /// Per-account quota overrides (account login -> limit), e.g. 12,500 for an app.
+    pub account_limits: HashMap<String, u32>,
+    /// Status for primary-limit exhaustion: 403 (default, like GitHub) or 429.
+    pub exhaustion_status: u16,
+    /// When true, exhaustion answers alternate between 403 and 429 (overrides
+    /// `exhaustion_status`).
+    pub alternate_exhaustion_status: bool,
+    /// Repositories (`owner/name`, case-insensitive) that answer every request with this
+    /// status: 404, 409 (empty repository), 410, 451, or 403 (permission error with quota
+    /// left). The repository need not be in `repos`. Such answers consume quota.
+    pub repo_errors: HashMap<String, u16>,
+    /// When true, an ETag also depends on the token (GitHub ties ETags to the token that got
+    /// them): a 304 is then only given to the same token. Default false.
+    pub etag_per_token: bool,
+    /// Keep a [`RequestRecord`] per request for [`FakeGithub::requests_log`] (default true;
+    /// the example binary turns it off to keep memory flat in long benchmarks).
+    pub record_requests: bool,
+    /// Injected faults; can be changed at runtime with [`FakeGithub::set_faults`].
+    pub faults: Faults,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        FakeConfig {
+            repos: Vec::new(),
+            limit: 5000,
+            window: Duration::from_secs(3600),
+            latency: Duration::ZERO,
+            invalid_tokens: HashSet::new(),
+            shared_accounts: HashMap::new(),
+            account_limits: HashMap::new(),
+            exhaustion_status: 403,
+            alternate_exhaustion_status: false,
+            repo_errors: HashMap::new(),
+            etag_per_token: false,
+            record_requests: true,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Injected faults. Probabilities are in `0.0..=1.0`, drawn per API request in the order
+/// drop, server error, secondary limit. Faults never apply to `/rate_limit` or `/_fake/...`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Answer 502 or 503 with an HTML body (no rate-limit headers, no quota used).
+    pub p_server_error: f64,
+    /// Read the request, then close the connection without any response.
+    pub p_drop: f64,
+    /// Answer 403 "You have exceeded a secondary rate limit..." and penalise the token's
+    /// account for `secondary_retry_after` seconds (60 when `None`).
+    pub p_secondary: f64,
+    /// `Some(n)`: send `retry-after: n` (and the remaining penalty on repeat offences);
+    /// `None`: send no `retry-after` (the penalty then lasts 60 s). Default `Some(60)`.
+    pub secondary_retry_after: Option<u64>,
+    /// Seed of the fault RNG (setting new faults reseeds it).
+    pub seed: u64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            p_server_error: 0.0,
+            p_drop: 0.0,
+            p_secondary: 0.0,
+            secondary_retry_after: Some(60),
+            seed: 0,
+        }
+    }
+}
+
+/// A repository served by the fake.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RepoSpec {
+    /// `owner/name`, e.g. `"acme/widgets"` (matched case-insensitively, like GitHub).
+    pub full_name: String,
+    /// Numeric repository id, used in `/repositories/{id}/...` URLs.
+    pub id: u64,
+    /// Number of pull requests: PRs are numbered `1..=pr_count`.
+    pub pr_count: u32,
+    /// Seed of the generated data.
+    pub seed: u64,
+}
+
+impl RepoSpec {
+    /// A repository whose id is derived from a hash of its lower-cased name, and seed = id.
+    pub fn new(full_name: &str, pr_count: u32) -> Self {
+        let digest = Sha256::digest(full_name.to_ascii_lowercase().as_bytes());
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&digest[..8]);
+        // Realistic magnitude (9 digits), never 0.
+        let id = 100_000_000 + u64::from_be_bytes(b) % 800_000_000;
+        RepoSpec {
+            full_name: full_name.to_string(),
+            id,
+            pr_count,
+            seed: id,
+        }
+    }
+}
+
+/// Counters of one token (keyed by the raw token in [`Stats::per_token`]).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TokenStats {
+    /// Requests received with this token (any route but `/_fake`, any outcome).
+    pub requests: u64,
+    /// Requests that consumed primary quota.
+    pub counted: u64,
+    /// Requests refused because the account's quota was exhausted.
+    pub refused: u64,
+    /// Arrival of the first request.
+    #[serde(skip)]
+    pub first_request: Option<Instant>,
+    /// Arrival of the latest request.
+    #[serde(skip)]
+    pub last_request: Option<Instant>,
+    /// Arrival of the first request, in ms since the server started.
+    pub first_request_ms: Option<u64>,
+    /// Arrival of the latest request, in ms since the server started.
+    pub last_request_ms: Option<u64>,
+}
+
+/// A snapshot of the server's counters. `/_fake` routes are never counted.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Stats {
+    /// All requests received (including 304s, 401s, `/rate_limit`, faults).
+    pub total_requests: u64,
+    /// Requests that consumed primary quota.
+    pub counted_requests: u64,
+    /// Requests sent with a token whose account quota was exhausted in the current window.
+    pub refused_for_quota: u64,
+    /// Requests sent with a token whose account was under a secondary-limit penalty.
+    pub sent_during_secondary_penalty: u64,
+    /// 304 answers.
+    pub not_modified: u64,
+    /// 401 answers.
+    pub unauthorized: u64,
+    /// Injected 502/503 answers.
+    pub server_errors_injected: u64,
+    /// Injected dropped connections.
+    pub drops_injected: u64,
+    /// Injected secondary-limit answers (not counting the repeats during the penalty).
+    pub secondary_injected: u64,
+    /// Per raw token.
+    pub per_token: HashMap<String, TokenStats>,
+    /// Highest number of API requests in flight at once.
+    pub max_concurrent: u64,
+    /// Path+query (no host) -> number of 200 answers; lets tests count refetches.
+    pub pages_served: HashMap<String, u64>,
+    /// HTTP status -> number of answers (dropped connections are not here).
+    pub status_counts: HashMap<u16, u64>,
+}
+
+/// What happened to one request (see [`RequestRecord::outcome`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Outcome {
+    /// An API answer that consumed quota (200, 404, 422, a `repo_errors` status...).
+    Served,
+    /// 304 Not Modified (no quota used).
+    NotModified,
+    /// `/rate_limit` answered (no quota used).
+    RateLimitQuery,
+    /// 401 (missing or invalid token).
+    Unauthorized,
+    /// 403/429: the account's primary quota was exhausted.
+    RefusedForQuota,
+    /// 403 secondary limit injected now (starts a penalty).
+    SecondaryInjected,
+    /// 403 secondary limit because the account was already under penalty.
+    SecondaryPenalty,
+    /// Injected 502/503.
+    ServerError,
+    /// Connection closed without a response.
+    Dropped,
+}
+
+/// One request as the server saw it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestRecord {
+    /// Arrival time.
+    #[serde(skip)]
+    pub at: Instant,
+    /// Arrival, in ms since the server started.
+    pub ms_since_start: u64,
+    /// When the server decided the answer (right after reading the request), in ms since
+    /// the Unix epoch: the clock of `x-ratelimit-reset-ms` and [`RequestRecord::reset_ms`].
+    pub at_ms: u64,
+    /// The `x-ratelimit-reset-ms` sent with the answer (end of the account's window, epoch
+    /// ms); None for answers without rate-limit headers (401, 5xx, drops).
+    pub reset_ms: Option<u64>,
+    /// The raw token from `Authorization`, if any.
+    pub token: Option<String>,
+    /// The account the token belongs to (None without a token or for an invalid one).
+    pub account: Option<String>,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query as sent (no host).
+    pub path: String,
+    /// Status returned; 0 for a dropped connection.
+    pub status: u16,
+    /// Whether the request consumed primary quota.
+    pub counted: bool,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// Ground truth for one PR: what the server serves for it right now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PrTruth {
+    /// PR number.
+    pub number: u64,
+    /// Title as served (including the suffix added by `touch_pr`).
+    pub title: String,
+    /// `"open"` or `"closed"`.
+    pub state: String,
+    /// Whether the PR is merged (`merged_at` set).
+    pub merged: bool,
+    /// Creation time, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub created_at: String,
+    /// Last update time, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub updated_at: String,
+    /// `head.sha`.
+    pub head_sha: String,
+    /// Commits served by `/pulls/{n}/commits` (capped at 250).
+    pub commits: u64,
+    /// The PR's real commit count (the detail's `commits` field; may exceed 250).
+    pub commits_total: u64,
+    /// Reviews served.
+    pub reviews: u64,
+    /// Files served by `/pulls/{n}/files` (capped at 3,000).
+    pub files: u64,
+    /// Check runs on the head sha.
+    pub check_runs: u64,
+    /// Review comments (`/pulls/{n}/comments`).
+    pub review_comments: u64,
+    /// Issue comments (`/issues/{n}/comments`).
+    pub issue_comments: u64,
+    /// Detail's `additions` (sum over all files).
+    pub additions: u64,
+    /// Detail's `deletions` (sum over all files).
+    pub deletions: u64,
+    /// Detail's `changed_files` (all files, uncapped).
+    pub changed_files: u64,
+    /// Author login; `None` for a deleted account (`"user": null`).
+    pub author: Option<String>,
+}
+
+/// Ground truth for a repository: totals as served (caps applied) and per-PR detail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Truth {
+    /// Number of PRs.
+    pub prs: u64,
+    /// Commits served, summed over PRs (each capped at 250).
+    pub commits: u64,
+    /// Reviews.
+    pub reviews: u64,
+    /// Files served, summed over PRs (each capped at 3,000).
+    pub files: u64,
+    /// Check runs on head shas.
+    pub check_runs: u64,
+    /// Review comments.
+    pub review_comments: u64,
+    /// Issue comments.
+    pub issue_comments: u64,
+    /// Per PR, by ascending number.
+    pub per_pr: Vec<PrTruth>,
+}
+
+/// A running fake GitHub server. Dropping it (or calling [`FakeGithub::shutdown`]) stops it.
+pub struct FakeGithub {
+    shared: Arc<server::Shared>,
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeGithub {
+    /// Starts the server on 127.0.0.1 on a free port, on its own thread with its own tokio
+    /// runtime (so plain `#[test]`s can use it). Returns once it is listening.
+    pub fn spawn(config: FakeConfig) -> FakeGithub {
+        Self::spawn_on(config, 0)
+    }
+
+    /// Same as [`FakeGithub::spawn`] on the given port (0 = any free port).
+    /// Panics if the port cannot be bound.
+    pub fn spawn_on(config: FakeConfig, port: u16) -> FakeGithub {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("fake github: cannot bind 127.0.0.1:{port}: {e}"));
+        listener.set_nonblocking(true).expect("set_nonblocking");
+        let addr = listener.local_addr().expect("local_addr");
+        let shared = Arc::new(server::Shared::new(config, addr.port()));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let for_thread = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("fake-github-{}", addr.port()))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("fake-github-worker")
+                    .enable_all()
+                    .build()
+                    .expect("fake github runtime");
+                rt.block_on(server::serve(listener, for_thread, stop_rx, ready_tx));
+                // Cancels the connection tasks still running, closing their sockets.
+                rt.shutdown_timeout(Duration::from_millis(200));
+            })
+            .expect("spawn fake github thread");
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("fake github did not start");
+        FakeGithub {
+            shared,
+            addr,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// The API root, `http://127.0.0.1:PORT` (no `/api/v3`; that prefix is accepted too).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Replaces the injected faults (and reseeds the fault RNG with `faults.seed`).
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.set_faults(faults);
+    }
+
+    /// Ground truth for a repository (`owner/name`, case-insensitive). Panics if unknown.
+    pub fn truth(&self, repo: &str) -> Truth {
+        self.shared
+            .truth(repo)
+            .unwrap_or_else(|| panic!("fake github: unknown repo {repo}"))
+    }
+
+    /// Every request received so far, in arrival order (empty if `record_requests` is off).
+    pub fn requests_log(&self) -> Vec<RequestRecord> {
+        self.shared.requests_log()
+    }
+
+    /// Changes a PR so a later refresh sees it changed: title suffix `" (edited)"` (then
+    /// `" (edited 2)"`, ...), `updated_at` bumped to now, one extra review and one extra file.
+    /// Panics if the repository or PR does not exist.
+    pub fn touch_pr(&self, repo: &str, number: u64) {
+        if !self.shared.touch_pr(repo, number) {
+            panic!("fake github: no PR {repo}#{number}");
+        }
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for FakeGithub {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// The default account login of a token: `"user-"` + first 8 hex digits of sha256(token).
+pub fn default_account(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("user-{hex}")
+}
+
+/// Locks a mutex, ignoring poisoning (a panicking test thread must not wedge the server).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,387 @@
+//! HTTP plumbing: the accept loop, one hyper HTTP/1.1 connection per socket, the request
+//! handler, and the `/_fake/...` control routes.
+//!
+//! A dropped connection is produced by returning an error from the service: hyper then
+//! closes the socket without writing anything.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming as Body;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
+
+use super::api::{self, LinkCtx, RepoRef, Route};
+use super::data::{Repo, Touch};
+use super::limits::{self, Incoming, Reply, State};
+use super::{lock, FakeConfig, Faults, PrTruth, RequestRecord, Stats, Truth};
+
+/// The error a service returns to make hyper close the connection without a response.
+#[derive(Debug)]
+pub struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped on purpose")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// State shared by the server thread and the [`super::FakeGithub`] handle.
+pub struct Shared {
+    config: FakeConfig,
+    repos: Vec<Repo>,
+    port: u16,
+    state: Mutex<State>,
+    /// Per repository (by index): PR number -> touch override.
+    touches: RwLock<Vec<HashMap<u64, Touch>>>,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Shared {
+    /// Builds the shared state; panics on a malformed repository name.
+    pub fn new(config: FakeConfig, port: u16) -> Shared {
+        let mut prefixes = std::collections::HashSet::new();
+        let repos: Vec<Repo> = config
+            .repos
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, spec)| {
+                let mut prefix = Repo::preferred_id_prefix(spec.id);
+                while !prefixes.insert(prefix) {
+                    prefix = prefix % 65_535 + 1;
+                }
+                Repo::new(i, spec, prefix)
+            })
+            .collect();
+        let state = State::new(config.faults.clone(), Instant::now());
+        Shared {
+            touches: RwLock::new(vec![HashMap::new(); repos.len()]),
+            repos,
+            port,
+            state: Mutex::new(state),
+            config,
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
+        }
+    }
+
+    fn repo_by_name(&self, full_name: &str) -> Option<&Repo> {
+        self.repos
+            .iter()
+            .find(|r| r.spec.full_name.eq_ignore_ascii_case(full_name))
+    }
+
+    fn enter(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(&self.in_flight)
+    }
+
+    /// Snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let mut s = lock(&self.state).stats.clone();
+        s.max_concurrent = self.max_in_flight.load(Ordering::SeqCst);
+        s
+    }
+
+    /// Replaces the faults.
+    pub fn set_faults(&self, faults: Faults) {
+        lock(&self.state).set_faults(faults);
+    }
+
+    /// The request log.
+    pub fn requests_log(&self) -> Vec<RequestRecord> {
+        lock(&self.state).log.clone()
+    }
+
+    /// Touches a PR; false if it does not exist.
+    pub fn touch_pr(&self, repo: &str, number: u64) -> bool {
+        let Some(r) = self.repo_by_name(repo) else {
+            return false;
+        };
+        if !r.has_pr(number) {
+            return false;
+        }
+        let mut touches = self.touches.write().unwrap_or_else(|e| e.into_inner());
+        let prev = touches[r.index].get(&number).copied().unwrap_or_default();
+        let before = r.updated(number, prev);
+        let now = (limits::epoch_ms() / 1000) as i64;
+        touches[r.index].insert(
+            number,
+            Touch {
+                count: prev.count + 1,
+                at: now.max(before + 1),
+            },
+        );
+        true
+    }
+
+    /// Ground truth of a repository, or None if unknown.
+    pub fn truth(&self, repo: &str) -> Option<Truth> {
+        let r = self.repo_by_name(repo)?;
+        let touches = self.touches.read().unwrap_or_else(|e| e.into_inner());
+        let mine = &touches[r.index];
+        let mut t = Truth {
+            prs: r.spec.pr_count as u64,
+            commits: 0,
+            reviews: 0,
+            files: 0,
+            check_runs: 0,
+            review_comments: 0,
+            issue_comments: 0,
+            per_pr: Vec::with_capacity(r.spec.pr_count as usize),
+        };
+        for n in 1..=r.spec.pr_count as u64 {
+            let pr = r.pr(n, mine.get(&n).copied().unwrap_or_default());
+            let (additions, deletions) = r.line_totals(&pr);
+            let p = PrTruth {
+                number: n,
+                title: pr.title.clone(),
+                state: if pr.open { "open" } else { "closed" }.to_string(),
+                merged: pr.merged_at.is_some(),
+                created_at: super::data::ts(pr.created),
+                updated_at: super::data::ts(pr.updated),
+                head_sha: pr.head_sha.clone(),
+                commits: pr.commits_served(),
+                commits_total: pr.commits_total,
+                reviews: pr.reviews(),
+                files: pr.files_served(),
+                check_runs: pr.check_runs,
+                review_comments: pr.review_comments,
+                issue_comments: pr.issue_comments,
+                additions,
+                deletions,
+                changed_files: pr.files_total(),
+                author: pr.author.as_ref().map(|u| u.login.clone()),
+            };
+            t.commits += p.commits;
+            t.reviews += p.reviews;
+            t.files += p.files;
+            t.check_runs += p.check_runs;
+            t.review_comments += p.review_comments;
+            t.issue_comments += p.issue_comments;
+            t.per_pr.push(p);
+        }
+        Some(t)
+    }
+
+    /// The answer for a repository route, or None when `route` is not one.
+    fn repo_answer(
+        &self,
+        route: &Route,
+        prefix: &str,
+        host: &str,
+        query: &str,
+    ) -> Option<api::Answer> {
+        let Route::Repo { by, sub } = route else {
+            return None;
+        };
+        let name_error = |name: &str| {
+            self.config
+                .repo_errors
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, &status)| api::Answer::repo_error(status))
+        };
+        let repo = match by {
+            RepoRef::Name(name) => {
+                if let Some(a) = name_error(name) {
+                    return Some(a);
+                }
+                self.repo_by_name(name)
+            }
+            RepoRef::Id(id) => self.repos.iter().find(|r| r.spec.id == *id),
+        };
+        let Some(repo) = repo else {
+            return Some(api::Answer::not_found());
+        };
+        if let Some(a) = name_error(&repo.spec.full_name) {
+            return Some(a);
+        }
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let base = format!("http://{host}");
+        let ctx = LinkCtx {
+            base: &base,
+            prefix,
+            query: &pairs,
+        };
+        let touches = self.touches.read().unwrap_or_else(|e| e.into_inner());
+        Some(api::repo_answer(repo, &touches[repo.index], sub, &ctx))
+    }
+}
+
+/// Runs the accept loop until `stop` fires (or its sender is dropped).
+pub async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+    ready: std::sync::mpsc::Sender<()>,
+) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+    let _ = ready.send(());
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        let svc = service_fn(move |req| handle(shared.clone(), req));
+                        // An Err here is a drop on purpose or a client going away.
+                        let _ = http1::Builder::new()
+                            .keep_alive(true)
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+                // E.g. too many open files: back off a little rather than spin.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            },
+        }
+    }
+}
+
+fn respond(
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+) -> Response<Full<Bytes>> {
+    let mut b = Response::builder().status(status);
+    for (k, v) in headers {
+        b = b.header(k, v);
+    }
+    b.body(Full::new(Bytes::from(body))).expect("response")
+}
+
+fn json_response(status: u16, v: &serde_json::Value) -> Response<Full<Bytes>> {
+    respond(
+        status,
+        vec![("content-type", "application/json; charset=utf-8".into())],
+        serde_json::to_vec_pretty(v).expect("json"),
+    )
+}
+
+/// Parses `Authorization: Bearer X` or `token X` (scheme case-insensitive).
+fn bearer(req: &Request<Body>) -> Option<String> {
+    let v = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    let token = token.trim();
+    (["bearer", "token"].contains(&scheme.to_ascii_lowercase().as_str()) && !token.is_empty())
+        .then(|| token.to_string())
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Full<Bytes>>, Dropped> {
+    let at = Instant::now();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (path_and_query.clone(), String::new()),
+    };
+    if let Some(rest) = path.strip_prefix("/_fake/") {
+        return Ok(control(&shared, req, rest.to_string()).await);
+    }
+    let _in_flight = shared.enter();
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("127.0.0.1:{}", shared.port));
+    let token = bearer(&req);
+    let if_none_match = req
+        .headers()
+        .get(hyper::header::IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    let (prefix, mut route) = api::parse_path(&path);
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        route = Route::Unknown;
+    }
+    let answer = shared.repo_answer(&route, prefix, &host, &query);
+    let method = req.method().to_string();
+    let reply = lock(&shared.state).decide(
+        &shared.config,
+        Incoming {
+            token: token.as_deref(),
+            method: &method,
+            path: &path_and_query,
+            route: &route,
+            if_none_match: if_none_match.as_deref(),
+            answer,
+            at,
+        },
+    );
+    if !shared.config.latency.is_zero() {
+        tokio::time::sleep(shared.config.latency).await;
+    }
+    match reply {
+        Reply::Drop => Err(Dropped),
+        Reply::Respond {
+            status,
+            headers,
+            body,
+        } => Ok(respond(status, headers, body)),
+    }
+}
+
+/// `/_fake/...`: GET stats, GET truth/{o}/{r}, POST touch/{o}/{r}/{n}, POST faults (JSON).
+async fn control(shared: &Shared, req: Request<Body>, rest: String) -> Response<Full<Bytes>> {
+    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let not_found = || json_response(404, &serde_json::json!({"message": "Not Found"}));
+    match (req.method().clone(), segs.as_slice()) {
+        (Method::GET, ["stats"]) => {
+            json_response(200, &serde_json::to_value(shared.stats()).expect("stats"))
+        }
+        (Method::GET, ["truth", o, r]) => match shared.truth(&format!("{o}/{r}")) {
+            Some(t) => json_response(200, &serde_json::to_value(t).expect("truth")),
+            None => not_found(),
+        },
+        (Method::POST, ["touch", o, r, n]) => match n.parse() {
+            Ok(n) if shared.touch_pr(&format!("{o}/{r}"), n) => respond(204, vec![], vec![]),
+            _ => not_found(),
+        },
+        (Method::POST, ["faults"]) => {
+            let body = match req.into_body().collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => return json_response(400, &serde_json::json!({"message": "bad body"})),
+            };
+            match serde_json::from_slice::<Faults>(&body) {
+                Ok(f) => {
+                    shared.set_faults(f);
+                    respond(204, vec![], vec![])
+                }
+                Err(e) => json_response(400, &serde_json::json!({"message": e.to_string()})),
+            }
+        }
+        _ => not_found(),
+    }
+}
