@@ -38,8 +38,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Record repositories to seed (cheap: no API call).
-    #[command(after_help = "Example:\n  seedq enqueue posthog/posthog rust-lang/cargo")]
+    /// Record repositories to seed (cheap: no API call); a seeded one is refreshed.
+    #[command(
+        after_help = "Example:\n  seedq enqueue posthog/posthog rust-lang/cargo\n  seedq enqueue acme/widgets --since 2024-01-01 --state closed --with pull,reviews\n  seedq enqueue posthog/posthog   # again, after a seed: refresh only what changed"
+    )]
     Enqueue(EnqueueArgs),
     /// Fetch everything queued, then exit 0.
     #[command(
@@ -64,13 +66,23 @@ pub struct EnqueueArgs {
     pub repos: Vec<String>,
 
     /// Per-PR endpoints to fetch, comma-separated: pull, commits, reviews, files,
-    /// check_runs, review_comments, issue_comments.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "pull,commits,reviews,files,check_runs"
-    )]
-    pub with: Vec<String>,
+    /// check_runs, review_comments, issue_comments. [default for a new repository:
+    /// pull,commits,reviews,files,check_runs; a refresh keeps the stored list]
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub with: Option<Vec<String>>,
+
+    /// Only PRs updated since DATE (YYYY-MM-DD or RFC 3339, e.g. 2024-06-01T12:00:00Z).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+
+    /// Only PRs in this state. [default for a new repository: all]
+    #[arg(long, value_parser = ["open", "closed", "all"])]
+    pub state: Option<String>,
+
+    /// Only the N most recent PRs (most recently created; with --since or on a
+    /// refresh, most recently updated).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Args)]

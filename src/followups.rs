@@ -1,13 +1,75 @@
-//! What a fetched page leads to: the per-PR jobs of each PR on a list page, and the
-//! next page of any paginated endpoint. Pure functions of the page, so a replayed page
-//! plans the same jobs (and the dedup keys make them no-ops).
+//! What a fetched page leads to: which PRs of a list page this round wants, the per-PR
+//! jobs of each, and the next page of any paginated endpoint. Pure functions of the page
+//! and the job, so a replayed page plans the same jobs (and the dedup keys make them
+//! no-ops). Every planned job belongs to the job's round.
 
-use crate::github::kinds::{parse_list, Kind};
-use crate::github::pages::Rows;
+use crate::github::kinds::{list_per_page, parse_list, Kind};
+use crate::github::pages::{PullRow, Rows};
 use crate::store::{ClaimedJob, NewJob};
 
-/// The jobs to add after `job` fetched `rows` with `next` as its `link: rel="next"`.
-pub fn plan(job: &ClaimedJob, kind: Kind, rows: &Rows, next: Option<&str>) -> Vec<NewJob> {
+/// A page's rows to store and the jobs to add.
+#[derive(Debug)]
+pub struct Planned {
+    pub rows: Rows,
+    pub jobs: Vec<NewJob>,
+}
+
+/// What follows `job`'s page: `rows` (a list page trimmed to the PRs this round wants)
+/// and the jobs they lead to, with `next` as the page's `link: rel="next"`.
+pub fn plan(job: &ClaimedJob, kind: Kind, mut rows: Rows, next: Option<&str>) -> Planned {
+    let mut list_ended = false;
+    if let Rows::Pulls(pulls) = &mut rows {
+        let wanted = wanted_prs(job, pulls);
+        list_ended = wanted < pulls.len();
+        pulls.truncate(wanted);
+    }
+    let jobs = jobs_for(job, kind, &rows, next, list_ended);
+    Planned { rows, jobs }
+}
+
+/// What follows a page answered 304: its rows stay, and the next page it led to last
+/// time (stored with its ETag) is fetched too, since a later page may have changed.
+pub fn after_not_modified(job: &ClaimedJob, kind: Kind) -> Vec<NewJob> {
+    match &job.etag_next {
+        Some(next) if job.page < kind.max_pages() && *next != job.url => vec![NewJob {
+            repo: job.repo.clone(),
+            kind,
+            pr_number: job.pr_number,
+            page: job.page + 1,
+            url: next.clone(),
+            priority: 0,
+            round: job.round,
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// How many PRs at the head of a list page the round wants. The list is sorted by
+/// `updated` (descending) whenever the round has a `list_since`, so the PRs updated
+/// before it come last; `list_limit` caps the PRs listed in the round. A PR exactly at
+/// the mark is kept: a change in the same second must not be missed.
+fn wanted_prs(job: &ClaimedJob, pulls: &[PullRow]) -> usize {
+    let mut wanted = match &job.list_since {
+        Some(since) => pulls
+            .iter()
+            .take_while(|p| p.updated_at.as_deref().is_none_or(|u| u >= since.as_str()))
+            .count(),
+        None => pulls.len(),
+    };
+    if let Some(limit) = job.list_limit {
+        let before = (job.page - 1).saturating_mul(list_per_page(Some(limit)));
+        wanted = wanted.min((limit - before).max(0) as usize);
+    }
+    wanted
+}
+
+fn jobs_for(
+    job: &ClaimedJob,
+    kind: Kind,
+    rows: &Rows,
+    next: Option<&str>,
+    list_ended: bool,
+) -> Vec<NewJob> {
     let mut jobs = Vec::new();
     if let Rows::Pulls(pulls) = rows {
         // A bad endpoint list was refused at enqueue; fall back to the defaults.
@@ -26,14 +88,16 @@ pub fn plan(job: &ClaimedJob, kind: Kind, rows: &Rows, next: Option<&str>) -> Ve
                     page: 1,
                     url: endpoint.first_page(&job.repo, pull.number, head_sha),
                     priority: 0,
+                    round: job.round,
                 });
             }
         }
     }
     // An empty page ends pagination whatever the link says, and so does a link back to
-    // the same page: a garbage `link` header cannot make the queue loop.
+    // the same page: a garbage `link` header cannot make the queue loop. A list ends
+    // at the round's mark or limit.
     if let Some(next) = next {
-        if !rows.is_empty() && job.page < kind.max_pages() && next != job.url {
+        if !rows.is_empty() && !list_ended && job.page < kind.max_pages() && next != job.url {
             jobs.push(NewJob {
                 repo: job.repo.clone(),
                 kind,
@@ -41,6 +105,7 @@ pub fn plan(job: &ClaimedJob, kind: Kind, rows: &Rows, next: Option<&str>) -> Ve
                 page: job.page + 1,
                 url: next.to_owned(),
                 priority: if kind == Kind::Pulls { 1 } else { 0 },
+                round: job.round,
             });
         }
     }
@@ -69,18 +134,26 @@ mod tests {
             max_attempts: 6,
             endpoints: "pull,commits,check_runs".into(),
             token: "f".into(),
+            round: 1,
+            etag: None,
+            etag_next: None,
+            list_since: None,
+            list_limit: None,
         }
+    }
+
+    fn jobs(job: &ClaimedJob, kind: Kind, body: &[u8], next: Option<&str>) -> Vec<NewJob> {
+        plan(job, kind, parse(kind, body).unwrap(), next).jobs
     }
 
     #[test]
     fn a_list_page_plans_each_endpoint_of_each_pr_and_the_next_page() {
         let body = br#"[{"number": 7, "head": {"sha": "0123456789abcdef0123456789abcdef01234567"}},
                         {"number": 8, "head": {"sha": "not a sha"}}]"#;
-        let rows = parse(Kind::Pulls, body).unwrap();
-        let jobs = plan(
+        let jobs = jobs(
             &job("pulls", 1),
             Kind::Pulls,
-            &rows,
+            body,
             Some("https://x/repositories/1/pulls?page=2"),
         );
         let keys: Vec<String> = jobs.iter().map(NewJob::dedup_key).collect();
@@ -104,27 +177,61 @@ mod tests {
 
     #[test]
     fn pagination_stops_on_empty_pages_self_links_and_caps() {
-        let empty = parse(Kind::Commits, b"[]").unwrap();
-        assert!(plan(
-            &job("commits", 1),
-            Kind::Commits,
-            &empty,
-            Some("https://x/next")
-        )
-        .is_empty());
-        let one = parse(Kind::Commits, br#"[{"sha": "abc"}]"#).unwrap();
-        assert!(plan(
-            &job("commits", 3),
-            Kind::Commits,
-            &one,
-            Some("https://x/next")
-        )
-        .is_empty());
+        let next = Some("https://x/next");
+        assert!(jobs(&job("commits", 1), Kind::Commits, b"[]", next).is_empty());
+        let one = br#"[{"sha": "abc"}]"#;
+        assert!(jobs(&job("commits", 3), Kind::Commits, one, next).is_empty());
         let same = job("commits", 1);
-        assert!(plan(&same, Kind::Commits, &one, Some(&same.url.clone())).is_empty());
+        assert!(jobs(&same, Kind::Commits, one, Some(&same.url.clone())).is_empty());
         assert_eq!(
-            plan(&job("commits", 2), Kind::Commits, &one, Some("https://x/n")).len(),
+            jobs(&job("commits", 2), Kind::Commits, one, Some("https://x/n")).len(),
             1
         );
+    }
+
+    const THREE: &[u8] = br#"[{"number": 9, "updated_at": "2024-03-01T00:00:00Z"},
+                              {"number": 8, "updated_at": "2024-02-01T00:00:00Z"},
+                              {"number": 7, "updated_at": "2024-01-01T00:00:00Z"}]"#;
+
+    #[test]
+    fn a_list_stops_at_the_rounds_mark_keeping_the_pr_at_the_mark() {
+        let mut list = job("pulls", 1);
+        list.list_since = Some("2024-02-01T00:00:00Z".into());
+        let planned = plan(
+            &list,
+            Kind::Pulls,
+            parse(Kind::Pulls, THREE).unwrap(),
+            Some("https://x/2"),
+        );
+        assert_eq!(planned.rows.len(), 2, "#7 is older than the mark");
+        let prs: Vec<_> = planned.jobs.iter().map(|j| j.pr_number).collect();
+        // pull and commits of each (no head sha, so no check runs), and no next page.
+        assert_eq!(prs, [Some(9), Some(9), Some(8), Some(8)]);
+    }
+
+    #[test]
+    fn a_limit_counts_the_prs_of_earlier_pages() {
+        let mut list = job("pulls", 2);
+        list.list_limit = Some(101);
+        let planned = plan(
+            &list,
+            Kind::Pulls,
+            parse(Kind::Pulls, THREE).unwrap(),
+            Some("https://x/3"),
+        );
+        assert_eq!(planned.rows.len(), 1);
+        assert!(planned.jobs.iter().all(|j| j.kind != Kind::Pulls));
+    }
+
+    #[test]
+    fn a_refresh_plans_jobs_of_its_own_round_and_a_304_goes_on_to_the_stored_next_page() {
+        let mut commits = job("commits", 1);
+        commits.round = 3;
+        commits.pr_number = Some(6);
+        assert!(after_not_modified(&commits, Kind::Commits).is_empty());
+        commits.etag_next = Some("https://x/commits?page=2".into());
+        let next = after_not_modified(&commits, Kind::Commits);
+        assert_eq!(next[0].dedup_key(), "o/r|commits|6|2|r3");
+        assert_eq!(next[0].url, "https://x/commits?page=2");
     }
 }

@@ -270,7 +270,8 @@ async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Result<()> {
             return Ok(());
         }
     };
-    let fetch = ctx.client.get(&url, token, None);
+    // A page an earlier round fetched is asked for conditionally: a 304 is free.
+    let fetch = ctx.client.get(&url, token, job.etag.as_deref());
     tokio::pin!(fetch);
     let grace = ctx.settings.shutdown_grace;
     let fetched = tokio::select! {
@@ -284,12 +285,13 @@ async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Result<()> {
     let now = now_ms();
     let rate = fetched.rate.as_ref();
     match fetched.result {
-        Ok(Body::Page { bytes, next, .. }) => match pages::parse(kind, &bytes) {
+        Ok(Body::Page { bytes, etag, next }) => match pages::parse(kind, &bytes) {
             Ok(rows) => {
-                let follow_ups = followups::plan(&job, kind, &rows, next.as_deref());
+                let planned = followups::plan(&job, kind, rows, next.as_deref());
+                let (rows, follow_ups) = (planned.rows, planned.jobs);
                 let added = !follow_ups.is_empty();
                 if store
-                    .complete(&job, Some(&rows), &follow_ups, rate, now)
+                    .complete(&job, Some(&rows), etag.as_deref(), &follow_ups, rate, now)
                     .await?
                 {
                     ctx.counters.pages.fetch_add(1, Ordering::Relaxed);
@@ -304,7 +306,13 @@ async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Result<()> {
         },
         Ok(Body::NotModified) => {
             ctx.counters.not_modified.fetch_add(1, Ordering::Relaxed);
-            store.complete(&job, None, &[], rate, now).await?;
+            let follow_ups = followups::after_not_modified(&job, kind);
+            store
+                .complete(&job, None, None, &follow_ups, rate, now)
+                .await?;
+            if !follow_ups.is_empty() {
+                ctx.wake.notify_waiters();
+            }
         }
         Err(FetchError::Exhausted { reset_at_ms }) => {
             ctx.counters.refused.fetch_add(1, Ordering::Relaxed);

@@ -64,13 +64,17 @@ impl Kind {
         }
     }
 
+    /// Whether a job of this kind fetches one PR's sub-resource whose rows can vanish
+    /// upstream (a list, not the PR itself), and whose pages are refetched with ETags.
+    pub fn is_per_pr_list(self) -> bool {
+        !matches!(self, Kind::Pulls | Kind::Pull)
+    }
+
     /// The first page's URL, as a path below the API root. `repo` is `owner/name`
     /// (validated, so it needs no escaping); `head_sha` is needed for check runs.
     pub fn first_page(self, repo: &str, pr: i64, head_sha: &str) -> String {
         match self {
-            Kind::Pulls => {
-                format!("/repos/{repo}/pulls?state=all&sort=created&direction=desc&per_page=100")
-            }
+            Kind::Pulls => list_page(repo, "all", false, None),
             Kind::Pull => format!("/repos/{repo}/pulls/{pr}"),
             Kind::Commits => format!("/repos/{repo}/pulls/{pr}/commits?per_page=100"),
             Kind::Reviews => format!("/repos/{repo}/pulls/{pr}/reviews?per_page=100"),
@@ -82,6 +86,21 @@ impl Kind {
             Kind::IssueComments => format!("/repos/{repo}/issues/{pr}/comments?per_page=100"),
         }
     }
+}
+
+/// The first page of a repository's PR list. A whole list goes newest-created first:
+/// PRs keep their place while it is read, so none is missed. A list that stops at a date
+/// (`--since`, a refresh) goes most-recently-updated first, and stops once past it.
+/// `limit` below 100 asks for only that many per page.
+pub fn list_page(repo: &str, state: &str, by_updated: bool, limit: Option<i64>) -> String {
+    let sort = if by_updated { "updated" } else { "created" };
+    let per_page = list_per_page(limit);
+    format!("/repos/{repo}/pulls?state={state}&sort={sort}&direction=desc&per_page={per_page}")
+}
+
+/// PRs per list page for a round listing at most `limit` PRs.
+pub fn list_per_page(limit: Option<i64>) -> i64 {
+    limit.map_or(100, |n| n.clamp(1, 100))
 }
 
 impl fmt::Display for Kind {
@@ -135,5 +154,17 @@ mod tests {
             let url = kind.first_page("o/r", 7, "abc");
             assert_eq!(url.contains("per_page=100"), kind != Kind::Pull, "{url}");
         }
+    }
+
+    #[test]
+    fn a_bounded_list_is_sorted_by_update_and_a_small_limit_shrinks_the_page() {
+        assert_eq!(
+            list_page("o/r", "open", true, Some(5)),
+            "/repos/o/r/pulls?state=open&sort=updated&direction=desc&per_page=5"
+        );
+        assert_eq!(
+            list_page("o/r", "all", false, Some(500)),
+            "/repos/o/r/pulls?state=all&sort=created&direction=desc&per_page=100"
+        );
     }
 }

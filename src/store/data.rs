@@ -1,20 +1,38 @@
 //! Storing a page's rows. Every insert is an upsert on the row's natural key, so a
 //! page fetched twice (a replay after a crash) leaves each row once.
+//!
+//! A PR's child rows (commits, reviews, files, check runs, comments) also record the
+//! page that held them and the last round that saw them: once a round has fetched every
+//! page of a PR's endpoint, the rows it did not see are gone upstream (`sweep_unseen`).
+//! A page answered 304 is unchanged, so its rows count as seen (`mark_seen`).
 
 use super::Result;
 use crate::github::pages::{CommentRow, PullRow, Rows, User};
+use crate::github::Kind;
 use sqlx::SqliteConnection;
 
 fn login(user: &Option<User>) -> Option<&str> {
     user.as_ref()?.login.as_deref()
 }
 
-/// Stores `rows`, fetched for `repo` (and `pr_number` for per-PR pages).
+/// One page of one PR's endpoint in one round.
+pub(super) struct Page<'a> {
+    pub repo: &'a str,
+    pub kind: Kind,
+    pub pr: i64,
+    pub page: i64,
+    pub round: i64,
+}
+
+/// Stores `rows`, fetched for `repo` (and `pr_number` for per-PR pages) as page `page`
+/// in round `round`.
 pub(super) async fn store_rows(
     conn: &mut SqliteConnection,
     repo: &str,
     pr_number: Option<i64>,
     rows: &Rows,
+    round: i64,
+    page: i64,
 ) -> Result<()> {
     let pr = pr_number.unwrap_or_default();
     match rows {
@@ -34,18 +52,21 @@ pub(super) async fn store_rows(
                 let message = detail.and_then(|d| d.message.as_deref());
                 sqlx::query!(
                     "INSERT INTO gh_pr_commits (repo, pr_number, sha, author, author_name,
-                                                authored_at, message)
-                     VALUES (?, ?, ?, ?, ?, ?, ?)
+                                                authored_at, message, page, seen_round)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                      ON CONFLICT (repo, pr_number, sha) DO UPDATE SET author = excluded.author,
                          author_name = excluded.author_name, authored_at = excluded.authored_at,
-                         message = excluded.message",
+                         message = excluded.message, page = excluded.page,
+                         seen_round = excluded.seen_round",
                     repo,
                     pr,
                     c.sha,
                     author,
                     author_name,
                     authored_at,
-                    message
+                    message,
+                    page,
+                    round
                 )
                 .execute(&mut *conn)
                 .await?;
@@ -56,17 +77,20 @@ pub(super) async fn store_rows(
                 let reviewer = login(&r.user);
                 sqlx::query!(
                     "INSERT INTO gh_pr_reviews (repo, pr_number, review_id, reviewer, state,
-                                                submitted_at)
-                     VALUES (?, ?, ?, ?, ?, ?)
+                                                submitted_at, page, seen_round)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                      ON CONFLICT (repo, pr_number, review_id) DO UPDATE SET
                          reviewer = excluded.reviewer, state = excluded.state,
-                         submitted_at = excluded.submitted_at",
+                         submitted_at = excluded.submitted_at, page = excluded.page,
+                         seen_round = excluded.seen_round",
                     repo,
                     pr,
                     r.id,
                     reviewer,
                     r.state,
-                    r.submitted_at
+                    r.submitted_at,
+                    page,
+                    round
                 )
                 .execute(&mut *conn)
                 .await?;
@@ -76,18 +100,21 @@ pub(super) async fn store_rows(
             for f in files {
                 sqlx::query!(
                     "INSERT INTO gh_pr_files (repo, pr_number, filename, status, additions,
-                                              deletions, changes)
-                     VALUES (?, ?, ?, ?, ?, ?, ?)
+                                              deletions, changes, page, seen_round)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                      ON CONFLICT (repo, pr_number, filename) DO UPDATE SET
                          status = excluded.status, additions = excluded.additions,
-                         deletions = excluded.deletions, changes = excluded.changes",
+                         deletions = excluded.deletions, changes = excluded.changes,
+                         page = excluded.page, seen_round = excluded.seen_round",
                     repo,
                     pr,
                     f.filename,
                     f.status,
                     f.additions,
                     f.deletions,
-                    f.changes
+                    f.changes,
+                    page,
+                    round
                 )
                 .execute(&mut *conn)
                 .await?;
@@ -98,12 +125,14 @@ pub(super) async fn store_rows(
                 let head_sha = run.head_sha.as_deref().unwrap_or_default();
                 sqlx::query!(
                     "INSERT INTO gh_check_runs (repo, pr_number, head_sha, check_run_id, name,
-                                                status, conclusion, started_at, completed_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                                status, conclusion, started_at, completed_at,
+                                                page, seen_round)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                      ON CONFLICT (repo, pr_number, check_run_id) DO UPDATE SET
                          head_sha = excluded.head_sha, name = excluded.name,
                          status = excluded.status, conclusion = excluded.conclusion,
-                         started_at = excluded.started_at, completed_at = excluded.completed_at",
+                         started_at = excluded.started_at, completed_at = excluded.completed_at,
+                         page = excluded.page, seen_round = excluded.seen_round",
                     repo,
                     pr,
                     head_sha,
@@ -112,16 +141,22 @@ pub(super) async fn store_rows(
                     run.status,
                     run.conclusion,
                     run.started_at,
-                    run.completed_at
+                    run.completed_at,
+                    page,
+                    round
                 )
                 .execute(&mut *conn)
                 .await?;
             }
         }
         Rows::ReviewComments(comments) => {
-            upsert_comments(conn, repo, pr, "review", comments).await?
+            let seen = (round, page);
+            upsert_comments(conn, repo, pr, "review", comments, seen).await?
         }
-        Rows::IssueComments(comments) => upsert_comments(conn, repo, pr, "issue", comments).await?,
+        Rows::IssueComments(comments) => {
+            let seen = (round, page);
+            upsert_comments(conn, repo, pr, "issue", comments, seen).await?
+        }
     }
     Ok(())
 }
@@ -182,24 +217,208 @@ async fn upsert_comments(
     pr: i64,
     kind: &str,
     comments: &[CommentRow],
+    (round, page): (i64, i64),
 ) -> Result<()> {
     for c in comments {
         let author = login(&c.user);
         sqlx::query!(
-            "INSERT INTO gh_pr_comments (repo, pr_number, kind, comment_id, author, created_at, body)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO gh_pr_comments (repo, pr_number, kind, comment_id, author, created_at,
+                                         body, page, seen_round)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (repo, kind, comment_id) DO UPDATE SET author = excluded.author,
-                 created_at = excluded.created_at, body = excluded.body",
+                 created_at = excluded.created_at, body = excluded.body,
+                 page = excluded.page, seen_round = excluded.seen_round",
             repo,
             pr,
             kind,
             c.id,
             author,
             c.created_at,
-            c.body
+            c.body,
+            page,
+            round
         )
         .execute(&mut *conn)
         .await?;
+    }
+    Ok(())
+}
+
+/// The comment kind of `gh_pr_comments` an endpoint fills.
+fn comment_kind(kind: Kind) -> &'static str {
+    if kind == Kind::ReviewComments {
+        "review"
+    } else {
+        "issue"
+    }
+}
+
+/// A 304 for `page`: the rows it held last time are still current; mark them seen.
+pub(super) async fn mark_seen(conn: &mut SqliteConnection, p: &Page<'_>) -> Result<()> {
+    let (repo, pr, page, round) = (p.repo, p.pr, p.page, p.round);
+    match p.kind {
+        Kind::Commits => {
+            sqlx::query!(
+                "UPDATE gh_pr_commits SET seen_round = ?4
+                 WHERE repo = ?1 AND pr_number = ?2 AND page = ?3",
+                repo,
+                pr,
+                page,
+                round
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Kind::Reviews => {
+            sqlx::query!(
+                "UPDATE gh_pr_reviews SET seen_round = ?4
+                 WHERE repo = ?1 AND pr_number = ?2 AND page = ?3",
+                repo,
+                pr,
+                page,
+                round
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Kind::Files => {
+            sqlx::query!(
+                "UPDATE gh_pr_files SET seen_round = ?4
+                 WHERE repo = ?1 AND pr_number = ?2 AND page = ?3",
+                repo,
+                pr,
+                page,
+                round
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Kind::CheckRuns => {
+            sqlx::query!(
+                "UPDATE gh_check_runs SET seen_round = ?4
+                 WHERE repo = ?1 AND pr_number = ?2 AND page = ?3",
+                repo,
+                pr,
+                page,
+                round
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Kind::ReviewComments | Kind::IssueComments => {
+            let kind = comment_kind(p.kind);
+            sqlx::query!(
+                "UPDATE gh_pr_comments SET seen_round = ?4
+                 WHERE repo = ?1 AND pr_number = ?2 AND page = ?3 AND kind = ?5",
+                repo,
+                pr,
+                page,
+                round,
+                kind
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Kind::Pulls | Kind::Pull => {}
+    }
+    Ok(())
+}
+
+/// After the last page of a PR's endpoint in a round: deletes that PR's rows of the
+/// endpoint the round did not see (gone upstream). Every earlier page of the round is
+/// done by then: a page is queued only when the one before it completes.
+pub(super) async fn sweep_unseen(conn: &mut SqliteConnection, p: &Page<'_>) -> Result<()> {
+    let (repo, pr, round) = (p.repo, p.pr, p.round);
+    match p.kind {
+        Kind::Commits => {
+            sqlx::query!(
+                "DELETE FROM gh_pr_commits WHERE repo = ? AND pr_number = ? AND seen_round < ?",
+                repo,
+                pr,
+                round
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Kind::Reviews => {
+            sqlx::query!(
+                "DELETE FROM gh_pr_reviews WHERE repo = ? AND pr_number = ? AND seen_round < ?",
+                repo,
+                pr,
+                round
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Kind::Files => {
+            sqlx::query!(
+                "DELETE FROM gh_pr_files WHERE repo = ? AND pr_number = ? AND seen_round < ?",
+                repo,
+                pr,
+                round
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Kind::CheckRuns => {
+            sqlx::query!(
+                "DELETE FROM gh_check_runs WHERE repo = ? AND pr_number = ? AND seen_round < ?",
+                repo,
+                pr,
+                round
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Kind::ReviewComments | Kind::IssueComments => {
+            let kind = comment_kind(p.kind);
+            sqlx::query!(
+                "DELETE FROM gh_pr_comments
+                 WHERE repo = ? AND pr_number = ? AND kind = ? AND seen_round < ?",
+                repo,
+                pr,
+                kind,
+                round
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Kind::Pulls | Kind::Pull => {}
+    }
+    Ok(())
+}
+
+/// Stores a page's ETag with the fingerprint of the token that got it (ETags are tied
+/// to a token) and the next page it led to; a page without an ETag forgets the old one.
+pub(super) async fn remember_etag(
+    conn: &mut SqliteConnection,
+    page_key: &str,
+    etag: Option<&str>,
+    token: &str,
+    next_url: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    match etag {
+        Some(etag) => {
+            sqlx::query!(
+                "INSERT INTO page_etags (page_key, etag, token, next_url, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (page_key) DO UPDATE SET etag = ?2, token = ?3, next_url = ?4,
+                     updated_at = ?5",
+                page_key,
+                etag,
+                token,
+                next_url,
+                now
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        None => {
+            sqlx::query!("DELETE FROM page_etags WHERE page_key = ?", page_key)
+                .execute(&mut *conn)
+                .await?;
+        }
     }
     Ok(())
 }

@@ -11,8 +11,15 @@
 //! - Attempts are charged at claim time, so a page that crashes the worker still uses
 //!   up attempts and ends `failed`; snoozes (rate limits) and releases (shutdown) give
 //!   the attempt back.
+//! - A job belongs to a round of its repository (the first seed is round 1, each
+//!   refresh one more). Its dedup key holds the round, so a refresh's jobs are new jobs
+//!   while a replay within a round adds nothing. A new round starts only when no job of
+//!   the current one is queued or running.
+//! - A per-PR page's ETag is stored with its rows, in the same transaction, keyed by the
+//!   dedup key without the round; a 304 keeps the rows it stands for.
 
 use super::{data, tokens, Result, Store};
+use crate::github::kinds::list_page;
 use crate::github::pages::Rows;
 use crate::github::{Kind, RateLimit};
 use sqlx::SqliteConnection;
@@ -35,10 +42,22 @@ pub struct ClaimedJob {
     pub endpoints: String,
     /// Fingerprint of the reserved token.
     pub token: String,
+    /// The repository round this job belongs to; its follow-ups belong to it too.
+    pub round: i64,
+    /// The ETag an earlier round stored for this page (sent as `If-None-Match`)...
+    pub etag: Option<String>,
+    /// ...and the next page that page led to, which a 304 goes on to.
+    pub etag_next: Option<String>,
+    /// This round lists PRs (most recently updated first) down to this `updated_at`.
+    pub list_since: Option<String>,
+    /// This round lists at most this many PRs.
+    pub list_limit: Option<i64>,
 }
 
 /// What `claim` found.
 #[derive(Debug)]
+// One `Claim` per request: the size of the job variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Claim {
     Job(ClaimedJob),
     /// No job is ready. `running` jobs (anywhere) may still add work; the earliest
@@ -68,13 +87,79 @@ pub struct NewJob {
     pub url: String,
     /// 0 for per-PR jobs, 1 for list pages: complete PRs before discovering more.
     pub priority: i64,
+    /// The repository round it belongs to.
+    pub round: i64,
 }
 
 impl NewJob {
+    /// `repo|kind|pr|page`, plus `|rN` from round 2 on (round 1 keeps the format of
+    /// databases seeded before refreshes existed).
     pub fn dedup_key(&self) -> String {
-        let pr = self.pr_number.map(|n| n.to_string()).unwrap_or_default();
-        format!("{}|{}|{}|{}", self.repo, self.kind, pr, self.page)
+        let key = page_key(&self.repo, self.kind.as_str(), self.pr_number, self.page);
+        if self.round > 1 {
+            format!("{key}|r{}", self.round)
+        } else {
+            key
+        }
     }
+}
+
+/// What identifies a page across rounds: the key of its stored ETag.
+pub fn page_key(repo: &str, kind: &str, pr_number: Option<i64>, page: i64) -> String {
+    let pr = pr_number.map(|n| n.to_string()).unwrap_or_default();
+    format!("{repo}|{kind}|{pr}|{page}")
+}
+
+/// How a repository is listed: `enqueue`'s options. A `None` keeps the stored value (or
+/// the default, for a new repository).
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub endpoints: Option<Vec<Kind>>,
+    /// `YYYY-MM-DDTHH:MM:SSZ`: only PRs updated since.
+    pub since: Option<String>,
+    /// open, closed or all.
+    pub state: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// A repository's stored listing settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RepoSettings {
+    endpoints: String,
+    since: Option<String>,
+    state: String,
+    limit: Option<i64>,
+}
+
+impl RepoSettings {
+    fn with(mut self, options: &ListOptions) -> RepoSettings {
+        if let Some(kinds) = &options.endpoints {
+            let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+            self.endpoints = names.join(",");
+        }
+        if options.since.is_some() {
+            self.since.clone_from(&options.since);
+        }
+        if let Some(state) = &options.state {
+            self.state.clone_from(state);
+        }
+        if options.limit.is_some() {
+            self.limit = options.limit;
+        }
+        self
+    }
+}
+
+/// What `enqueue_repo` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// A new repository: its first seed is queued.
+    New,
+    /// A seeded repository: a refresh (`round`) is queued that lists PRs updated since
+    /// `since` (None: every PR, when settings changed or no round completed cleanly).
+    Refresh { round: i64, since: Option<String> },
+    /// The repository's current round is still queued or running: nothing was added.
+    InProgress { round: i64 },
 }
 
 /// What happened to the token during the request, applied with the job's outcome.
@@ -94,6 +179,7 @@ pub enum TokenEvent<'a> {
 enum Outcome<'a> {
     Done {
         rows: Option<&'a Rows>,
+        etag: Option<&'a str>,
         follow_ups: &'a [NewJob],
     },
     Requeue {
@@ -110,18 +196,83 @@ enum Outcome<'a> {
 pub const LEASE_MS: i64 = 60_000;
 
 impl Store {
-    /// Records a repository and its first list page. Returns false when the repository
-    /// was already queued (nothing is added twice).
-    pub async fn enqueue_repo(&self, repo: &str, endpoints: &[Kind], now: i64) -> Result<bool> {
-        let names: Vec<&str> = endpoints.iter().map(|k| k.as_str()).collect();
-        let endpoints = names.join(",");
+    /// Records a repository and the first list page of its next round: round 1 (the
+    /// first seed) for a new repository, a refresh for one whose current round has
+    /// nothing queued or running. A refresh lists PRs down to the high-water mark of the
+    /// last round that completed without failures (or `--since`, if later); settings
+    /// that changed make it list every PR again. While a round is in progress nothing
+    /// is written.
+    pub async fn enqueue_repo(
+        &self,
+        repo: &str,
+        options: &ListOptions,
+        now: i64,
+    ) -> Result<Enqueued> {
         let mut tx = self.begin_immediate().await?;
+        let existing = sqlx::query!(
+            "SELECT round, endpoints, since, pr_state, pr_limit, high_water, round_high_water
+             FROM repos WHERE name = ?",
+            repo
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let defaults = RepoSettings {
+            endpoints: Kind::DEFAULT_PER_PR.map(Kind::as_str).join(","),
+            since: None,
+            state: "all".to_owned(),
+            limit: None,
+        };
+        let (round, settings, high_water) = match existing {
+            None => (1, defaults.with(options), None),
+            Some(row) => {
+                let jobs = sqlx::query!(
+                    r#"SELECT coalesce(sum(state IN ('queued', 'running')), 0) AS "pending!: i64",
+                              coalesce(sum(state = 'failed'), 0) AS "failed!: i64"
+                       FROM job_queue WHERE repo = ? AND round = ?"#,
+                    repo,
+                    row.round
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                if jobs.pending > 0 {
+                    tx.rollback().await?;
+                    return Ok(Enqueued::InProgress { round: row.round });
+                }
+                let stored = RepoSettings {
+                    endpoints: row.endpoints,
+                    since: row.since,
+                    state: row.pr_state,
+                    limit: row.pr_limit,
+                };
+                let wanted = stored.clone().with(options);
+                let high_water = if wanted != stored {
+                    None
+                } else if jobs.failed == 0 {
+                    row.round_high_water.or(row.high_water)
+                } else {
+                    row.high_water
+                };
+                (row.round + 1, wanted, high_water)
+            }
+        };
+        // GitHub's timestamps have one format, so the later one is the larger string.
+        let round_since = settings.since.clone().max(high_water.clone());
         sqlx::query!(
-            "INSERT INTO repos (name, endpoints, enqueued_at) VALUES (?, ?, ?)
-             ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO repos (name, endpoints, enqueued_at, round, since, pr_state, pr_limit,
+                                round_since, round_high_water, high_water)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)
+             ON CONFLICT (name) DO UPDATE SET endpoints = ?2, round = ?4, since = ?5,
+                 pr_state = ?6, pr_limit = ?7, round_since = ?8, round_high_water = NULL,
+                 high_water = ?9",
             repo,
-            endpoints,
-            now
+            settings.endpoints,
+            now,
+            round,
+            settings.since,
+            settings.state,
+            settings.limit,
+            round_since,
+            high_water
         )
         .execute(&mut *tx)
         .await?;
@@ -130,12 +281,20 @@ impl Store {
             kind: Kind::Pulls,
             pr_number: None,
             page: 1,
-            url: Kind::Pulls.first_page(repo, 0, ""),
+            url: list_page(repo, &settings.state, round_since.is_some(), settings.limit),
             priority: 1,
+            round,
         };
-        let added = insert_job(&mut tx, &first, now).await?;
+        insert_job(&mut tx, &first, now).await?;
         tx.commit().await?;
-        Ok(added)
+        Ok(if round == 1 {
+            Enqueued::New
+        } else {
+            Enqueued::Refresh {
+                round,
+                since: round_since,
+            }
+        })
     }
 
     /// Rescues abandoned jobs, then takes the next ready job and reserves the token
@@ -146,7 +305,7 @@ impl Store {
         rescue_abandoned(&mut tx, now).await?;
         let job = sqlx::query!(
             r#"SELECT q.id, q.repo, q.kind, q.pr_number, q.page, q.url, q.attempts,
-                      q.max_attempts, r.endpoints
+                      q.max_attempts, q.round, r.endpoints, r.round_since, r.pr_limit
                FROM job_queue q JOIN repos r ON r.name = q.repo
                WHERE q.state = 'queued' AND q.run_at <= ?
                ORDER BY q.priority, q.id LIMIT 1"#,
@@ -167,7 +326,24 @@ impl Store {
                 next_run_at: idle.next_run_at,
             });
         };
-        let Some((token, effective)) = tokens::pick(&mut tx, fingerprints, now).await? else {
+        let key = page_key(&job.repo, &job.kind, job.pr_number, job.page);
+        let cached = sqlx::query!(
+            "SELECT etag, token, next_url FROM page_etags WHERE page_key = ?",
+            key
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        // An ETag answers 304 (free) only to the token that got it: prefer that token
+        // while it has quota, else take the best as usual.
+        let preferred = match &cached {
+            Some(c) => preferred_token(&mut tx, &c.token, fingerprints, now).await?,
+            None => None,
+        };
+        let picked = match preferred {
+            Some(found) => Some(found),
+            None => tokens::pick(&mut tx, fingerprints, now).await?,
+        };
+        let Some((token, effective)) = picked else {
             let wait = tokens::earliest_available(&mut tx, fingerprints, now).await?;
             let running = sqlx::query_scalar!(
                 r#"SELECT count(*) AS "n!: i64" FROM job_queue WHERE state = 'running'"#
@@ -207,23 +383,35 @@ impl Store {
             max_attempts: job.max_attempts,
             endpoints: job.endpoints,
             token,
+            round: job.round,
+            etag: cached.as_ref().map(|c| c.etag.clone()),
+            etag_next: cached.and_then(|c| c.next_url),
+            list_since: job.round_since,
+            list_limit: job.pr_limit,
         }))
     }
 
-    /// Stores the page's rows and follow-up jobs, reconciles the token and marks the
-    /// job done, in one transaction. `rows` is `None` for a 304. Returns false (and
-    /// writes nothing) when the lease was taken over.
+    /// Stores the page's rows, its `etag` and follow-up jobs, reconciles the token and
+    /// marks the job done, in one transaction. `rows` is `None` for a 304: the rows the
+    /// page stood for stay, marked seen in this round. The last page of a PR's endpoint
+    /// deletes that PR's rows of the endpoint that this round did not see. Returns false
+    /// (and writes nothing) when the lease was taken over.
     pub async fn complete(
         &self,
         job: &ClaimedJob,
         rows: Option<&Rows>,
+        etag: Option<&str>,
         follow_ups: &[NewJob],
         rate: Option<&RateLimit>,
         now: i64,
     ) -> Result<bool> {
         self.finish(
             job,
-            Outcome::Done { rows, follow_ups },
+            Outcome::Done {
+                rows,
+                etag,
+                follow_ups,
+            },
             TokenEvent::Answered(rate),
             now,
         )
@@ -361,10 +549,13 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        if let Outcome::Done { rows, follow_ups } = outcome {
-            if let Some(rows) = rows {
-                data::store_rows(&mut tx, &job.repo, job.pr_number, rows).await?;
-            }
+        if let Outcome::Done {
+            rows,
+            etag,
+            follow_ups,
+        } = outcome
+        {
+            store_page(&mut tx, job, rows, etag, follow_ups, now).await?;
             for follow_up in follow_ups {
                 insert_job(&mut tx, follow_up, now).await?;
             }
@@ -375,14 +566,90 @@ impl Store {
     }
 }
 
+/// The page part of `complete`: rows (or, for a 304, marking the stored ones seen), the
+/// ETag, the sweep of vanished rows after an endpoint's last page, and a list's first
+/// page's high-water mark.
+async fn store_page(
+    conn: &mut SqliteConnection,
+    job: &ClaimedJob,
+    rows: Option<&Rows>,
+    etag: Option<&str>,
+    follow_ups: &[NewJob],
+    now: i64,
+) -> Result<()> {
+    let Ok(kind) = job.kind.parse::<Kind>() else {
+        return Ok(());
+    };
+    if let Some(rows) = rows {
+        data::store_rows(conn, &job.repo, job.pr_number, rows, job.round, job.page).await?;
+    }
+    if let (Some(pr), true) = (job.pr_number, kind.is_per_pr_list()) {
+        let next = follow_ups
+            .iter()
+            .find(|f| f.kind == kind && f.pr_number == job.pr_number && f.page == job.page + 1)
+            .map(|f| f.url.as_str());
+        let key = page_key(&job.repo, &job.kind, job.pr_number, job.page);
+        let page = data::Page {
+            repo: &job.repo,
+            kind,
+            pr,
+            page: job.page,
+            round: job.round,
+        };
+        match rows {
+            Some(_) => data::remember_etag(conn, &key, etag, &job.token, next, now).await?,
+            None => data::mark_seen(conn, &page).await?,
+        }
+        if next.is_none() {
+            data::sweep_unseen(conn, &page).await?;
+        }
+    }
+    if let (Kind::Pulls, 1, Some(Rows::Pulls(pulls))) = (kind, job.page, rows) {
+        let newest = pulls.iter().filter_map(|p| p.updated_at.clone()).max();
+        sqlx::query!(
+            "UPDATE repos SET round_high_water = ? WHERE name = ? AND round = ?",
+            newest,
+            job.repo,
+            job.round
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// `fingerprint` and its effective quota, if it is one of `fingerprints` and usable.
+async fn preferred_token(
+    conn: &mut SqliteConnection,
+    fingerprint: &str,
+    fingerprints: &str,
+    now: i64,
+) -> Result<Option<(String, i64)>> {
+    let effective = sqlx::query_scalar!(
+        r#"SELECT CASE WHEN reset_at IS NOT NULL AND reset_at <= ?1 THEN quota_limit
+                       ELSE remaining END AS "effective!: i64"
+           FROM token_state
+           WHERE fingerprint = ?2 AND fingerprint IN (SELECT value FROM json_each(?3))
+             AND state <> 'invalid' AND (paused_until IS NULL OR paused_until <= ?1)"#,
+        now,
+        fingerprint,
+        fingerprints
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(effective
+        .filter(|&e| e > 0)
+        .map(|e| (fingerprint.to_owned(), e)))
+}
+
 /// Adds a job unless its dedup key is already there; true if added.
 async fn insert_job(conn: &mut SqliteConnection, job: &NewJob, now: i64) -> Result<bool> {
     let kind = job.kind.as_str();
     let key = job.dedup_key();
     let added = sqlx::query!(
         "INSERT INTO job_queue (repo, kind, pr_number, page, url, dedup_key, priority, run_at,
-                                created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8)
+                                created_at, updated_at, round)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8, ?9)
          ON CONFLICT (dedup_key) DO NOTHING",
         job.repo,
         kind,
@@ -391,7 +658,8 @@ async fn insert_job(conn: &mut SqliteConnection, job: &NewJob, now: i64) -> Resu
         job.url,
         key,
         job.priority,
-        now
+        now,
+        job.round
     )
     .execute(&mut *conn)
     .await?;
