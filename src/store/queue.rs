@@ -583,12 +583,19 @@ async fn store_page(
     if let Some(rows) = rows {
         data::store_rows(conn, &job.repo, job.pr_number, rows, job.round, job.page).await?;
     }
-    if let (Some(pr), true) = (job.pr_number, kind.is_per_pr_list()) {
-        let next = follow_ups
-            .iter()
-            .find(|f| f.kind == kind && f.pr_number == job.pr_number && f.page == job.page + 1)
-            .map(|f| f.url.as_str());
+    let Some(pr) = job.pr_number else {
+        return remember_high_water(conn, job, kind, rows).await;
+    };
+    // Per-PR pages only: a list page answered 304 could not say which PRs to plan.
+    let next = follow_ups
+        .iter()
+        .find(|f| f.kind == kind && f.pr_number == job.pr_number && f.page == job.page + 1)
+        .map(|f| f.url.as_str());
+    if rows.is_some() {
         let key = page_key(&job.repo, &job.kind, job.pr_number, job.page);
+        data::remember_etag(conn, &key, etag, &job.token, next, now).await?;
+    }
+    if kind.is_per_pr_list() {
         let page = data::Page {
             repo: &job.repo,
             kind,
@@ -596,14 +603,24 @@ async fn store_page(
             page: job.page,
             round: job.round,
         };
-        match rows {
-            Some(_) => data::remember_etag(conn, &key, etag, &job.token, next, now).await?,
-            None => data::mark_seen(conn, &page).await?,
+        if rows.is_none() {
+            data::mark_seen(conn, &page).await?;
         }
         if next.is_none() {
             data::sweep_unseen(conn, &page).await?;
         }
     }
+    Ok(())
+}
+
+/// A list's first page records the newest `updated_at` on it: the round's high-water
+/// mark (any later change upstream has a later `updated_at`).
+async fn remember_high_water(
+    conn: &mut SqliteConnection,
+    job: &ClaimedJob,
+    kind: Kind,
+    rows: Option<&Rows>,
+) -> Result<()> {
     if let (Kind::Pulls, 1, Some(Rows::Pulls(pulls))) = (kind, job.page, rows) {
         let newest = pulls.iter().filter_map(|p| p.updated_at.clone()).max();
         sqlx::query!(
