@@ -19,8 +19,8 @@ pub struct Planned {
 pub fn plan(job: &ClaimedJob, kind: Kind, mut rows: Rows, next: Option<&str>) -> Planned {
     let mut list_ended = false;
     if let Rows::Pulls(pulls) = &mut rows {
-        let wanted = wanted_prs(job, pulls);
-        list_ended = wanted < pulls.len();
+        let (wanted, ended) = wanted_prs(job, pulls);
+        list_ended = ended;
         pulls.truncate(wanted);
     }
     let jobs = jobs_for(job, kind, &rows, next, list_ended);
@@ -44,11 +44,12 @@ pub fn after_not_modified(job: &ClaimedJob, kind: Kind) -> Vec<NewJob> {
     }
 }
 
-/// How many PRs at the head of a list page the round wants. The list is sorted by
-/// `updated` (descending) whenever the round has a `list_since`, so the PRs updated
-/// before it come last; `list_limit` caps the PRs listed in the round. A PR exactly at
-/// the mark is kept: a change in the same second must not be missed.
-fn wanted_prs(job: &ClaimedJob, pulls: &[PullRow]) -> usize {
+/// How many PRs at the head of a list page the round wants, and whether the list ends
+/// there. The list is sorted by `updated` (descending) whenever the round has a
+/// `list_since`, so the PRs updated before it come last; `list_limit` caps the PRs
+/// listed in the round. A PR exactly at the mark is kept: a change in the same second
+/// must not be missed.
+fn wanted_prs(job: &ClaimedJob, pulls: &[PullRow]) -> (usize, bool) {
     let mut wanted = match &job.list_since {
         Some(since) => pulls
             .iter()
@@ -56,11 +57,14 @@ fn wanted_prs(job: &ClaimedJob, pulls: &[PullRow]) -> usize {
             .count(),
         None => pulls.len(),
     };
+    let mut ended = wanted < pulls.len();
     if let Some(limit) = job.list_limit {
         let before = (job.page - 1).saturating_mul(list_per_page(Some(limit)));
-        wanted = wanted.min((limit - before).max(0) as usize);
+        let left = (limit - before).max(0) as usize;
+        ended |= wanted >= left;
+        wanted = wanted.min(left);
     }
-    wanted
+    (wanted, ended)
 }
 
 fn jobs_for(
@@ -220,6 +224,18 @@ mod tests {
             Some("https://x/3"),
         );
         assert_eq!(planned.rows.len(), 1);
+        assert!(planned.jobs.iter().all(|j| j.kind != Kind::Pulls));
+
+        // A page that reaches the limit exactly is the last one too.
+        let mut first = job("pulls", 1);
+        first.list_limit = Some(3);
+        let planned = plan(
+            &first,
+            Kind::Pulls,
+            parse(Kind::Pulls, THREE).unwrap(),
+            Some("https://x/2"),
+        );
+        assert_eq!(planned.rows.len(), 3);
         assert!(planned.jobs.iter().all(|j| j.kind != Kind::Pulls));
     }
 
