@@ -317,3 +317,32 @@ fn refresh_of_an_unchanged_repository_spends_under_one_percent() {
     assert!(pct(unchanged) < 1.0);
     assert!(pct(changed) < 8.0);
 }
+
+#[test]
+fn a_round_with_failed_jobs_does_not_move_the_mark() {
+    let fake = fake(20);
+    let h = Harness::new(&fake.url(), &[token(1)]);
+    seed(&h);
+    let since = || h.texts("SELECT round_since FROM repos").remove(0);
+    fake.touch_pr(REPO, 4);
+    h.enqueue(REPO);
+    let mark_of_round_2 = since().expect("a refresh has a mark");
+    work(&h);
+    // As if one of round 2's pages had failed for good.
+    exec(
+        &h,
+        "UPDATE job_queue SET state = 'failed' WHERE id = (SELECT max(id) FROM job_queue)",
+    );
+    h.enqueue(REPO);
+    assert_eq!(
+        since(),
+        Some(mark_of_round_2.clone()),
+        "round 3 lists from the last clean round's mark again"
+    );
+    work(&h);
+    // Round 3 completed cleanly: round 4 lists from the newest update it saw (PR #4's).
+    h.enqueue(REPO);
+    let touched = fake.truth(REPO).per_pr[3].updated_at.clone();
+    assert_eq!(since(), Some(touched));
+    assert!(since().unwrap() > mark_of_round_2);
+}
