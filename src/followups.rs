@@ -79,7 +79,9 @@ fn jobs_for(
         // A bad endpoint list was refused at enqueue; fall back to the defaults.
         let endpoints =
             parse_list(&job.endpoints).unwrap_or_else(|_| Kind::DEFAULT_PER_PR.to_vec());
-        for pull in pulls {
+        let selected =
+            |state: Option<&str>| job.list_state == "all" || state == Some(&job.list_state);
+        for pull in pulls.iter().filter(|p| selected(p.state.as_deref())) {
             for &endpoint in &endpoints {
                 let head_sha = pull.head_sha().unwrap_or_default();
                 if endpoint == Kind::CheckRuns && !is_sha(head_sha) {
@@ -143,6 +145,7 @@ mod tests {
             etag_next: None,
             list_since: None,
             list_limit: None,
+            list_state: "all".into(),
         }
     }
 
@@ -237,6 +240,16 @@ mod tests {
         );
         assert_eq!(planned.rows.len(), 3);
         assert!(planned.jobs.iter().all(|j| j.kind != Kind::Pulls));
+    }
+
+    #[test]
+    fn only_prs_in_the_selected_state_get_jobs() {
+        let mut open = job("pulls", 1);
+        open.list_state = "open".into();
+        let body = br#"[{"number": 9, "state": "closed"}, {"number": 8, "state": "open"}]"#;
+        let planned = plan(&open, Kind::Pulls, parse(Kind::Pulls, body).unwrap(), None);
+        assert_eq!(planned.rows.len(), 2, "the store updates #9 if it holds it");
+        assert!(planned.jobs.iter().all(|j| j.pr_number == Some(8)));
     }
 
     #[test]

@@ -168,3 +168,52 @@ fn bad_enqueue_options_exit_2_and_write_nothing() {
     }
     assert!(!h.db.exists(), "no database was created");
 }
+
+#[test]
+fn a_pr_that_left_the_selected_state_is_updated_on_refresh() {
+    let fake = fake(60);
+    let h = Harness::new(&fake.url(), &[token(1)]);
+    seed_with(&h, &["--state", "open"]);
+    // A PR that was open at the seed and has been closed since (the fake cannot close
+    // one, so the seed's row is written by hand).
+    let closed = fake
+        .truth(REPO)
+        .per_pr
+        .into_iter()
+        .find(|p| p.state == "closed")
+        .unwrap();
+    let n = closed.number;
+    exec(
+        &h,
+        &format!(
+            "INSERT INTO gh_pulls (repo, number, title, state, updated_at)
+             VALUES ('{REPO}', {n}, 'old title', 'open', '2018-01-01T00:00:00Z')"
+        ),
+    );
+    fake.touch_pr(REPO, n);
+    h.enqueue(REPO);
+    h.seedq().arg("work").assert().success();
+    let row = h.texts(&format!(
+        "SELECT state || '|' || title FROM pull_requests WHERE number = {n}"
+    ));
+    let title = &fake.truth(REPO).per_pr[n as usize - 1].title;
+    assert_eq!(row, vec![Some(format!("closed|{title}"))]);
+    assert_eq!(
+        h.count(&format!("SELECT count(*) FROM jobs WHERE pr_number = {n}")),
+        0,
+        "a PR outside the selection is not fetched"
+    );
+}
+
+fn exec(h: &Harness, sql: &str) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", h.db.display());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        });
+}

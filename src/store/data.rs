@@ -161,6 +161,33 @@ pub(super) async fn store_rows(
     Ok(())
 }
 
+/// Stores a list page's PRs: those in the selected `state` (open, closed or all), and of
+/// the others only those the database already holds (a PR that left the selection,
+/// e.g. closed since, is updated, not added).
+pub(super) async fn store_listed(
+    conn: &mut SqliteConnection,
+    repo: &str,
+    pulls: &[PullRow],
+    state: &str,
+) -> Result<()> {
+    for pull in pulls {
+        let selected = state == "all" || pull.state.as_deref() == Some(state);
+        let known = selected
+            || sqlx::query_scalar!(
+                r#"SELECT count(*) AS "n!: i64" FROM gh_pulls WHERE repo = ? AND number = ?"#,
+                repo,
+                pull.number
+            )
+            .fetch_one(&mut *conn)
+            .await?
+                > 0;
+        if known {
+            upsert_pull(conn, repo, pull, false).await?;
+        }
+    }
+    Ok(())
+}
+
 /// A list item lacks the line counts; only the detail (`with_counts`) sets them, so a
 /// list page fetched after the detail does not erase them.
 async fn upsert_pull(

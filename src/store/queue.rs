@@ -52,6 +52,8 @@ pub struct ClaimedJob {
     pub list_since: Option<String>,
     /// This round lists at most this many PRs.
     pub list_limit: Option<i64>,
+    /// The PR state selected (`--state`): open, closed or all.
+    pub list_state: String,
 }
 
 /// What `claim` found.
@@ -281,7 +283,14 @@ impl Store {
             kind: Kind::Pulls,
             pr_number: None,
             page: 1,
-            url: list_page(repo, &settings.state, round_since.is_some(), settings.limit),
+            // A refresh lists every state, so that a PR that left the selection (an
+            // open PR now closed) has its row updated; only selected PRs are fetched.
+            url: list_page(
+                repo,
+                if round > 1 { "all" } else { &settings.state },
+                round_since.is_some(),
+                settings.limit,
+            ),
             priority: 1,
             round,
         };
@@ -305,7 +314,8 @@ impl Store {
         rescue_abandoned(&mut tx, now).await?;
         let job = sqlx::query!(
             r#"SELECT q.id, q.repo, q.kind, q.pr_number, q.page, q.url, q.attempts,
-                      q.max_attempts, q.round, r.endpoints, r.round_since, r.pr_limit
+                      q.max_attempts, q.round, r.endpoints, r.round_since, r.pr_limit,
+                      r.pr_state
                FROM job_queue q JOIN repos r ON r.name = q.repo
                WHERE q.state = 'queued' AND q.run_at <= ?
                ORDER BY q.priority, q.id LIMIT 1"#,
@@ -388,6 +398,7 @@ impl Store {
             etag_next: cached.and_then(|c| c.next_url),
             list_since: job.round_since,
             list_limit: job.pr_limit,
+            list_state: job.pr_state,
         }))
     }
 
@@ -580,8 +591,14 @@ async fn store_page(
     let Ok(kind) = job.kind.parse::<Kind>() else {
         return Ok(());
     };
-    if let Some(rows) = rows {
-        data::store_rows(conn, &job.repo, job.pr_number, rows, job.round, job.page).await?;
+    match rows {
+        Some(Rows::Pulls(pulls)) => {
+            data::store_listed(conn, &job.repo, pulls, &job.list_state).await?
+        }
+        Some(rows) => {
+            data::store_rows(conn, &job.repo, job.pr_number, rows, job.round, job.page).await?
+        }
+        None => {}
     }
     let Some(pr) = job.pr_number else {
         return remember_high_water(conn, job, kind, rows).await;
