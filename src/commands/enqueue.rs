@@ -5,7 +5,7 @@
 use crate::cli::{Cli, EnqueueArgs};
 use crate::config::{validate_repo, UsageError};
 use crate::github::Kind;
-use crate::store::queue::{Enqueued, ListOptions};
+use crate::store::rounds::{Enqueued, ListOptions};
 use crate::store::{now_ms, Create, Store};
 
 pub async fn run(cli: &Cli, args: &EnqueueArgs) -> anyhow::Result<u8> {

@@ -8,6 +8,7 @@
 
 pub mod data;
 pub mod queue;
+pub mod rounds;
 pub mod status;
 pub mod tokens;
 pub mod workers;
