@@ -28,6 +28,7 @@ fn bar_style(template: &str) -> ProgressStyle {
 
 impl Screen {
     pub(super) fn new(workers: usize) -> Screen {
+        console::set_colors_enabled_stderr(super::color_on_stderr());
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
         let header = multi.add(ProgressBar::new(0).with_style(text_style()));
         header.set_message("seedq work: starting…");
