@@ -20,7 +20,7 @@ pub const JSON_SCHEMA_VERSION: u32 = 1;
 
 pub async fn run(cli: &Cli, args: &StatusArgs) -> anyhow::Result<u8> {
     let store = Store::open(&cli.db, Create::Never, 2).await?;
-    let snapshot = Snapshot::read(&store).await?;
+    let snapshot = Snapshot::read(&store, crate::store::status::Detail::Full).await?;
     let failed = store.failed_jobs(FAILED_LISTED).await?;
     let failed_total = store.failed_count().await?;
     let workers = store.worker_rows().await?;

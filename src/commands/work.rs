@@ -95,7 +95,7 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
     if let Err(e) = store.checkpoint().await {
         tracing::debug!("checkpoint at exit: {e}");
     }
-    let snapshot = Snapshot::read(&store).await?;
+    let snapshot = Snapshot::read(&store, crate::store::status::Detail::Full).await?;
     let failed_total = store.failed_count().await?;
     store.close().await;
     summarize(&snapshot, &counters, failed_total, started.elapsed());

@@ -12,7 +12,7 @@ mod live;
 pub mod logs;
 
 use crate::cli::ProgressMode;
-use crate::store::status::RepoProgress;
+use crate::store::status::{Detail, RepoProgress};
 use crate::store::tokens::TokenRow;
 use crate::store::{now_ms, Store};
 use crate::worker::Counters;
@@ -41,9 +41,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub async fn read(store: &Store) -> crate::store::Result<Snapshot> {
+    pub async fn read(store: &Store, detail: Detail) -> crate::store::Result<Snapshot> {
         Ok(Snapshot {
-            repos: store.repo_progress().await?,
+            repos: store.repo_progress(detail).await?,
             tokens: store.token_rows().await?,
             taken_at: now_ms(),
         })
@@ -212,6 +212,7 @@ async fn show(
     let mut meter = RateMeter::default();
     let mut waiting = false;
     let mut last_line: Option<Instant> = None;
+    let mut next_read = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -221,17 +222,20 @@ async fn show(
         }
         meter.record(context.counters.requests.load(Ordering::Relaxed), waiting);
         let due = last_line.is_none_or(|at| at.elapsed() + Duration::from_millis(500) >= every);
-        if screen.is_none() && !due {
+        if (screen.is_none() && !due) || Instant::now() < next_read {
             continue;
         }
         // A read error (a busy moment, a migration) skips one refresh, nothing more.
-        let snapshot = match Snapshot::read(&store).await {
+        let reading = Instant::now();
+        let snapshot = match Snapshot::read(&store, Detail::Brief).await {
             Ok(snapshot) => snapshot,
             Err(e) => {
                 tracing::debug!("progress: {e}");
                 continue;
             }
         };
+        // On a huge queue the reads slow down: keep them under a tenth of the time.
+        next_read = reading + reading.elapsed() * 10;
         waiting = snapshot.paused_until().is_some();
         let view = View {
             snapshot: &snapshot,

@@ -31,6 +31,15 @@ pub struct RepoProgress {
     pub requests_left: i64,
 }
 
+/// How much [`Store::repo_progress`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything (`status`, the summary).
+    Full,
+    /// No per-kind done counts, no 304 counts: cheap enough for every second.
+    Brief,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct JobCounts {
     pub queued: i64,
@@ -39,6 +48,17 @@ pub struct JobCounts {
     pub failed: i64,
     /// Answers that were 304 Not Modified.
     pub not_modified: i64,
+}
+
+impl JobCounts {
+    fn state_mut(&mut self, state: &str) -> &mut i64 {
+        match state {
+            "queued" => &mut self.queued,
+            "running" => &mut self.running,
+            "done" => &mut self.done,
+            _ => &mut self.failed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,47 +100,73 @@ impl Store {
         })
     }
 
-    pub async fn repo_progress(&self) -> Result<Vec<RepoProgress>> {
+    /// Every repository's progress. [`Detail::Brief`] leaves out what needs a scan
+    /// of the repository's done jobs (per-kind done counts, 304s), for the display
+    /// that refreshes every second.
+    pub async fn repo_progress(&self, detail: Detail) -> Result<Vec<RepoProgress>> {
         let repos = sqlx::query!("SELECT name, endpoints FROM repos ORDER BY name")
             .fetch_all(self.pool())
             .await?;
         let mut progress = Vec::with_capacity(repos.len());
         for repo in repos {
-            progress.push(self.one_repo(repo.name, &repo.endpoints).await?);
+            progress.push(self.one_repo(repo.name, &repo.endpoints, detail).await?);
         }
         Ok(progress)
     }
 
-    async fn one_repo(&self, repo: String, endpoints: &str) -> Result<RepoProgress> {
-        let rows = sqlx::query!(
-            r#"SELECT kind, state, count(*) AS "jobs!: i64",
-                      coalesce(sum(not_modified), 0) AS "not_modified!: i64",
-                      coalesce(sum(pr_number IS NOT NULL), 0) AS "per_pr!: i64"
-               FROM job_queue WHERE repo = ? GROUP BY kind, state"#,
+    async fn one_repo(
+        &self,
+        repo: String,
+        endpoints: &str,
+        detail: Detail,
+    ) -> Result<RepoProgress> {
+        // Served by the (repo, state) index alone.
+        let by_state = sqlx::query!(
+            r#"SELECT state, count(*) AS "jobs!: i64" FROM job_queue WHERE repo = ? GROUP BY state"#,
             repo
         )
         .fetch_all(self.pool())
         .await?;
         let mut jobs = JobCounts::default();
+        for row in &by_state {
+            *jobs.state_mut(&row.state) += row.jobs;
+        }
+        // Few rows: per-PR jobs run before new list pages, so little is ever queued.
+        let pending = sqlx::query!(
+            r#"SELECT kind, state, count(*) AS "jobs!: i64" FROM job_queue
+               WHERE repo = ? AND state IN ('queued', 'running', 'failed') GROUP BY kind, state"#,
+            repo
+        )
+        .fetch_all(self.pool())
+        .await?;
         let mut jobs_by_kind: BTreeMap<String, JobCounts> = BTreeMap::new();
-        let mut per_pr_jobs = 0;
         let mut list_pending = 0;
-        for row in rows {
-            let kind = jobs_by_kind.entry(row.kind.clone()).or_default();
-            for counts in [&mut jobs, kind] {
-                match row.state.as_str() {
-                    "queued" => counts.queued += row.jobs,
-                    "running" => counts.running += row.jobs,
-                    "done" => counts.done += row.jobs,
-                    _ => counts.failed += row.jobs,
-                }
-                counts.not_modified += row.not_modified;
-            }
-            per_pr_jobs += row.per_pr;
-            if row.kind == "pulls" && row.state != "done" {
+        for row in &pending {
+            *jobs_by_kind
+                .entry(row.kind.clone())
+                .or_default()
+                .state_mut(&row.state) += row.jobs;
+            if row.kind == "pulls" {
                 list_pending += row.jobs;
             }
         }
+        if detail == Detail::Full {
+            let done = sqlx::query!(
+                r#"SELECT kind, count(*) AS "jobs!: i64",
+                          coalesce(sum(not_modified), 0) AS "not_modified!: i64"
+                   FROM job_queue WHERE repo = ? AND state = 'done' GROUP BY kind"#,
+                repo
+            )
+            .fetch_all(self.pool())
+            .await?;
+            for row in done {
+                let kind = jobs_by_kind.entry(row.kind).or_default();
+                kind.done += row.jobs;
+                kind.not_modified += row.not_modified;
+                jobs.not_modified += row.not_modified;
+            }
+        }
+        let total_jobs = jobs.queued + jobs.running + jobs.done + jobs.failed;
         let prs = sqlx::query!(
             r#"SELECT (SELECT count(*) FROM gh_pulls WHERE repo = ?1) AS "discovered!: i64",
                       (SELECT min(number) FROM gh_pulls WHERE repo = ?1) AS "lowest: i64",
@@ -140,6 +186,8 @@ impl Store {
         };
         // Requests a PR costs, as seen so far (extra pages included); before any PR is
         // listed, one per endpoint.
+        // Jobs that are not list pages: the done list pages are about one per 100 PRs.
+        let per_pr_jobs = total_jobs - list_pending - (prs.discovered + 99) / 100;
         let per_pr = if prs.discovered > 0 && per_pr_jobs > 0 {
             per_pr_jobs as f64 / prs.discovered as f64
         } else {
