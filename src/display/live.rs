@@ -163,6 +163,19 @@ impl Screen {
                 format::thousands(token.quota_limit),
             ));
         }
+        self.flush();
+    }
+
+    /// Puts every bar's new line on screen now: indicatif throttles redraws, which
+    /// would otherwise leave some lines a refresh behind the others.
+    fn flush(&self) {
+        self.header.force_draw();
+        if let Some(countdown) = &self.countdown {
+            countdown.force_draw();
+        }
+        for bar in self.repos.values().chain(self.tokens.values()) {
+            bar.force_draw();
+        }
     }
 
     /// Takes the bars off the screen and sends logs straight to stderr again.
