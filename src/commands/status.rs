@@ -141,14 +141,24 @@ fn print_text(
         println!("nothing queued: run `seedq enqueue owner/repo`");
     }
     for r in &snapshot.repos {
+        let list_stuck = r
+            .jobs_by_kind
+            .get("pulls")
+            .is_some_and(|l| l.failed > 0 && l.queued + l.running == 0);
         let list = if r.list_complete {
             "all listed".to_owned()
+        } else if list_stuck {
+            "a list page failed".to_owned()
         } else {
             format!("listing, ~{} in all", thousands(r.prs_expected))
         };
+        let failed = match r.jobs.failed {
+            0 => String::new(),
+            n => format!("; {} failed", thousands(n)),
+        };
         println!();
         println!(
-            "{}: {} of {} PRs complete ({list})",
+            "{}: {} of {} PRs complete ({list}){failed}",
             r.repo,
             thousands(r.prs_complete),
             thousands(r.prs_discovered),

@@ -104,7 +104,7 @@ impl Screen {
             let total = repo.prs_expected.max(repo.prs_discovered).max(1) as u64;
             bar.set_length(total);
             bar.set_position(repo.prs_complete.max(0) as u64);
-            let listing = if repo.list_complete {
+            let listing = if repo.list_complete || repo.jobs.queued + repo.jobs.running == 0 {
                 String::new()
             } else {
                 format!(
