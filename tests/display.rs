@@ -160,3 +160,66 @@ fn live_progress_without_a_terminal_is_refused() {
         .code(2)
         .stderr(predicates::str::contains("--progress plain"));
 }
+
+/// Runs `seedq work` in a detached tmux session (its own server) and returns the
+/// screen as tmux rendered it once `work` has exited.
+fn final_screen_in_tmux(h: &Harness) -> String {
+    let socket = format!("seedq-test-{}", std::process::id());
+    let seedq = assert_cmd::cargo::cargo_bin("seedq");
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("TERM", "xterm-256color")
+            .env("SEEDQ_DB", &h.db)
+            .env("GITHUB_API_URL", &h.api_url)
+            .env("GITHUB_SEEDING_TOKENS", &h.tokens)
+            .env("NO_COLOR", "1")
+            .current_dir(h.dir.path())
+            .output()
+            .expect("run tmux")
+    };
+    let command = format!("{} work; echo seedq-exit=$?; sleep 120", seedq.display());
+    let started = tmux(&["new-session", "-d", "-x", "250", "-y", "60", &command]);
+    assert!(started.status.success(), "{started:?}");
+    let mut screen = String::new();
+    for _ in 0..600 {
+        std::thread::sleep(Duration::from_millis(100));
+        let capture = tmux(&["capture-pane", "-p"]);
+        screen = String::from_utf8_lossy(&capture.stdout).into_owned();
+        if screen.contains("seedq-exit=") {
+            break;
+        }
+    }
+    tmux(&["kill-server"]);
+    screen
+}
+
+#[test]
+fn log_lines_printed_during_the_live_display_stay_whole() {
+    // Spent quota makes `work` log "every token is out of quota" while bars are drawn.
+    let fake = fake(10, 30, Duration::from_secs(2));
+    let h = Harness::new(&fake.url(), &[token(1)]);
+    h.enqueue("acme/widgets");
+    let screen = final_screen_in_tmux(&h);
+    assert!(screen.contains("seedq-exit=0"), "{screen}");
+    let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("every token is out of quota; resuming at")),
+        "{screen}"
+    );
+    // The bars are gone; every line left is a whole log line (or the exit marker).
+    for line in &lines {
+        assert!(
+            line.starts_with("20") || line.starts_with("seedq-exit="),
+            "garbled line {line:?} in\n{screen}"
+        );
+    }
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("summary: 10 of 10 PRs complete")));
+}
