@@ -53,12 +53,13 @@ pub async fn run(cli: &Cli, args: &RetryArgs) -> anyhow::Result<u8> {
         format::thousands(count as i64)
     );
     for job in failed.iter().take(LISTED) {
-        let what = match job.pr_number {
-            Some(pr) => format!("{} PR #{pr} {}", job.repo, job.kind),
-            None => format!("{} pull-request list page {}", job.repo, job.page),
+        // The error names the job already (`acme/x PR #12 commits: HTTP 404 …`).
+        let what = match (&job.last_error, job.pr_number) {
+            (Some(error), _) => error.clone(),
+            (None, Some(pr)) => format!("{} PR #{pr} {}", job.repo, job.kind),
+            (None, None) => format!("{} pull-request list page {}", job.repo, job.page),
         };
-        let error = job.last_error.as_deref().unwrap_or("no error recorded");
-        println!("  #{} {what} (was: {error})", job.id);
+        println!("  #{} {what}", job.id);
     }
     if failed.len() > LISTED {
         println!(
