@@ -79,3 +79,24 @@ fn invalid_tokens_are_named_by_masked_label_and_exit_1() {
     );
     assert!(!all.contains(&token(2)), "the secret is never shown");
 }
+
+#[test]
+fn token_switches_are_logged_at_debug_level_by_masked_label() {
+    let fake = fake(FakeConfig::default());
+    let h = Harness::new(&fake.url(), &[token(1), token(2)]);
+    h.enqueue("acme/widgets");
+    let verbose = h.seedq().args(["-v", "work"]).output().unwrap();
+    assert!(verbose.status.success());
+    let stderr = String::from_utf8(verbose.stderr).unwrap();
+    assert!(
+        stderr.contains("requests now go to token ghp_…"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&token(1)) && !stderr.contains(&token(2)));
+
+    let h = Harness::new(&fake.url(), &[token(1), token(2)]);
+    h.enqueue("acme/widgets");
+    let quiet = h.seedq().arg("work").output().unwrap();
+    let stderr = String::from_utf8(quiet.stderr).unwrap();
+    assert!(!stderr.contains("requests now go to"), "not at info level");
+}
