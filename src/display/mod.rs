@@ -17,7 +17,7 @@ use crate::store::tokens::TokenRow;
 use crate::store::{now_ms, Store};
 use crate::worker::Counters;
 use estimate::Quota;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -72,11 +72,16 @@ impl Snapshot {
 
     /// Estimated finish (epoch ms), given the throughput while quota lasts.
     pub fn finish_at(&self, rate_per_sec: Option<f64>) -> Option<i64> {
+        self.finish_at_with(rate_per_sec, estimate::window_ms())
+    }
+
+    /// [`Snapshot::finish_at`] with a known rate-limit window.
+    pub fn finish_at_with(&self, rate_per_sec: Option<f64>, window_ms: i64) -> Option<i64> {
         estimate::finish_at(
             self.requests_left(),
             &self.quotas(),
             rate_per_sec,
-            estimate::window_ms(),
+            window_ms,
             self.taken_at,
         )
     }
@@ -138,6 +143,42 @@ impl RateMeter {
             }
         }
         (secs >= 1.0 && requests > 0).then(|| requests as f64 / secs)
+    }
+}
+
+/// Learns the rate-limit window from the tokens' resets while `work` runs: when a
+/// token's reset moves on from one that has passed, the gap is at least one window
+/// (a window starts at the first request after a reset), and close to it while busy.
+#[derive(Default)]
+struct WindowMeter {
+    last_reset: HashMap<String, i64>,
+    shortest: Option<i64>,
+}
+
+impl WindowMeter {
+    fn observe(&mut self, tokens: &[TokenRow], now: i64) {
+        for token in tokens {
+            let Some(reset) = token.reset_at else {
+                continue;
+            };
+            if let Some(&previous) = self.last_reset.get(&token.fingerprint) {
+                if reset > previous && previous <= now {
+                    let gap = reset - previous;
+                    self.shortest = Some(self.shortest.map_or(gap, |s| s.min(gap)));
+                }
+            }
+            self.last_reset.insert(token.fingerprint.clone(), reset);
+        }
+    }
+
+    /// `SEEDQ_RATE_WINDOW_SECS` if set, else what was seen, else GitHub's hour.
+    fn window_ms(&self) -> i64 {
+        if std::env::var_os("SEEDQ_RATE_WINDOW_SECS").is_some() {
+            return estimate::window_ms();
+        }
+        self.shortest.map_or(estimate::DEFAULT_WINDOW_MS, |s| {
+            s.min(estimate::DEFAULT_WINDOW_MS)
+        })
     }
 }
 
@@ -210,6 +251,7 @@ async fn show(
     let store = Store::open_reader(db).await?;
     let mut screen = live.then(|| live::Screen::new(context.workers));
     let mut meter = RateMeter::default();
+    let mut windows = WindowMeter::default();
     let mut waiting = false;
     let mut last_line: Option<Instant> = None;
     let mut next_read = Instant::now();
@@ -237,10 +279,11 @@ async fn show(
         // On a huge queue the reads slow down: keep them under a tenth of the time.
         next_read = reading + reading.elapsed() * 10;
         waiting = snapshot.paused_until().is_some();
+        windows.observe(&snapshot.tokens, snapshot.taken_at);
         let view = View {
             snapshot: &snapshot,
             per_minute: meter.per_minute(),
-            finish_at: snapshot.finish_at(meter.working_per_sec()),
+            finish_at: snapshot.finish_at_with(meter.working_per_sec(), windows.window_ms()),
             requests: context.counters.requests.load(Ordering::Relaxed),
             elapsed: context.started.elapsed(),
         };
