@@ -364,3 +364,66 @@ fn plain_line(view: &View) {
         view.eta(),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(fingerprint: &str, reset_at: i64) -> TokenRow {
+        TokenRow {
+            fingerprint: fingerprint.into(),
+            label: "ghp_…test".into(),
+            quota_limit: 5000,
+            remaining: 10,
+            reset_at: Some(reset_at),
+            state: "ok".into(),
+            paused_until: None,
+            requests: 0,
+            refused: 0,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn the_window_is_learned_from_a_reset_that_moved_on() {
+        let mut meter = WindowMeter::default();
+        meter.observe(&[row("a", 10_000)], 5_000);
+        assert_eq!(meter.shortest, None, "one reset tells nothing");
+        // Still the same window: nothing learned.
+        meter.observe(&[row("a", 10_000)], 9_000);
+        assert_eq!(meter.shortest, None);
+        // The reset passed and a new window began just after it.
+        meter.observe(&[row("a", 20_100)], 10_500);
+        assert_eq!(meter.shortest, Some(10_100));
+        // An idle token's longer gap does not make the window longer.
+        meter.observe(&[row("a", 60_000)], 55_000);
+        assert_eq!(meter.shortest, Some(10_100));
+    }
+
+    #[test]
+    fn a_token_past_its_reset_counts_as_full() {
+        let token = row("a", 1_000);
+        assert_eq!(effective_remaining(&token, 2_000), 5000);
+        assert_eq!(effective_remaining(&token, 500), 10);
+        assert_eq!(
+            token_state(
+                &TokenRow {
+                    remaining: 0,
+                    ..token.clone()
+                },
+                500
+            ),
+            "exhausted"
+        );
+        assert_eq!(
+            token_state(
+                &TokenRow {
+                    remaining: 0,
+                    ..token
+                },
+                2_000
+            ),
+            "ok"
+        );
+    }
+}
