@@ -1,6 +1,6 @@
 //! Command-line definitions (clap). Validation that clap cannot do lives in `config`.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -32,6 +32,16 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
     pub quiet: u8,
 
+    /// Log lines as text or as JSON objects (one per line), on stderr.
+    #[arg(
+        long,
+        global = true,
+        env = "SEEDQ_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -43,20 +53,52 @@ pub enum Command {
         after_help = "Example:\n  seedq enqueue posthog/posthog rust-lang/cargo\n  seedq enqueue acme/widgets --since 2024-01-01 --state closed --with pull,reviews\n  seedq enqueue posthog/posthog   # again, after a seed: refresh only what changed"
     )]
     Enqueue(EnqueueArgs),
-    /// Fetch everything queued, then exit 0.
+    /// Fetch everything queued, then exit 0. On a terminal it shows live progress;
+    /// elsewhere it logs a progress line every --progress-every seconds.
     #[command(
-        after_help = "Example:\n  GITHUB_SEEDING_TOKENS=ghp_aaa,ghp_bbb seedq work --workers 4"
+        after_help = "Example:\n  GITHUB_SEEDING_TOKENS=ghp_aaa,ghp_bbb seedq work --workers 4\n  nohup seedq work --progress-every 60 > seed.log 2>&1 &"
     )]
     Work(WorkArgs),
-    /// Show progress, failed jobs and token quota (safe while workers run).
-    #[command(after_help = "Example:\n  seedq status\n  seedq status --json | jq .repos")]
+    /// Show progress, failed jobs, token quota and the estimated finish (safe while
+    /// workers run, from another terminal).
+    #[command(
+        after_help = "Example:\n  seedq status\n  seedq status --json | jq '.repos[] | {repo, prs_complete, prs_expected}'"
+    )]
     Status(StatusArgs),
-    /// Show each token's quota from GET /rate_limit (free).
-    #[command(after_help = "Example:\n  seedq tokens")]
+    /// Show each token's quota from GET /rate_limit (free); --check also asks GitHub
+    /// which account each token belongs to.
+    #[command(after_help = "Example:\n  seedq tokens\n  seedq tokens --check")]
     Tokens(TokensArgs),
-    /// Requeue failed jobs.
-    #[command(after_help = "Example:\n  seedq retry --repo acme/widgets")]
+    /// Requeue failed jobs (all, one repository's, or one by id) with fresh attempts.
+    #[command(
+        after_help = "Example:\n  seedq retry                      # every failed job\n  seedq retry --repo acme/widgets\n  seedq retry --id 1234"
+    )]
     Retry(RetryArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  seedq completions bash > ~/.local/share/bash-completion/completions/seedq\n  seedq completions zsh > \"${fpath[1]}/_seedq\""
+    )]
+    Completions(CompletionsArgs),
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How `work` shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// Live bars on a terminal, plain lines otherwise.
+    Auto,
+    /// Live bars (needs a terminal on stderr).
+    Live,
+    /// A plain log line every --progress-every seconds.
+    Plain,
+    /// Nothing but the summary at the end.
+    Off,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +149,14 @@ pub struct WorkArgs {
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
 
+    /// Live bars, plain progress lines, or neither.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+
+    /// Seconds between plain progress lines (when not on a terminal).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub progress_every: u64,
+
     #[command(flatten)]
     pub tokens: TokenSource,
 }
@@ -120,8 +170,20 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct TokensArgs {
+    /// Also ask GitHub which account each token belongs to (GET /user, one request
+    /// each) and warn about tokens of one account: they share one quota.
+    #[arg(long)]
+    pub check: bool,
+
     #[command(flatten)]
     pub tokens: TokenSource,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod display;
 pub mod followups;
 pub mod github;
 pub mod pool;

@@ -1,8 +1,9 @@
 //! The `seedq` binary: parse arguments, set up logging, run one command, and turn its
 //! outcome into an exit code (see README, "Exit codes").
 
+use clap::CommandFactory;
 use clap::Parser;
-use seedq::cli::{Cli, Command};
+use seedq::cli::{Cli, Command, LogFormat};
 use seedq::commands::{self, exit};
 use seedq::config::UsageError;
 use seedq::store::StoreError;
@@ -11,6 +12,15 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions(args) = &cli.command {
+        clap_complete::generate(
+            args.shell,
+            &mut Cli::command(),
+            "seedq",
+            &mut std::io::stdout(),
+        );
+        return commands::code(exit::OK);
+    }
     init_tracing(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -38,6 +48,7 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Status(args) => commands::status::run(cli, args).await,
         Command::Tokens(args) => commands::tokens::run(cli, args).await,
         Command::Retry(args) => commands::retry::run(cli, args).await,
+        Command::Completions(_) => Ok(exit::OK),
     }
 }
 
@@ -65,9 +76,12 @@ fn init_tracing(cli: &Cli) {
     };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("warn,seedq={level}")));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_writer(seedq::display::logs::Stderr)
+        .with_target(false);
+    match cli.log_format {
+        LogFormat::Text => builder.with_ansi(seedq::display::color_on_stderr()).init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
 }

@@ -17,6 +17,8 @@ pub struct TokenPool {
     fingerprints_json: String,
     /// The resume time last announced, so that N waiting workers say it once.
     announced_until: Mutex<Option<i64>>,
+    /// The fingerprint of the token handed out last, to log switches (debug level).
+    last_used: Mutex<Option<String>>,
 }
 
 impl TokenPool {
@@ -29,11 +31,21 @@ impl TokenPool {
                 .collect(),
             fingerprints_json: serde_json::to_string(&fingerprints).expect("strings serialize"),
             announced_until: Mutex::new(None),
+            last_used: Mutex::new(None),
         }
     }
 
+    /// The token the claim chose; a change of token is logged at debug level, by label.
     pub fn get(&self, fingerprint: &str) -> Option<&Token> {
-        self.by_fingerprint.get(fingerprint)
+        let token = self.by_fingerprint.get(fingerprint)?;
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let mut last = self.last_used.lock().unwrap_or_else(|e| e.into_inner());
+            if last.as_deref() != Some(fingerprint) {
+                tracing::debug!(token = %token, "requests now go to token {token}");
+                *last = Some(fingerprint.to_owned());
+            }
+        }
+        Some(token)
     }
 
     pub fn len(&self) -> usize {

@@ -141,12 +141,32 @@ fn status_before_any_enqueue_says_what_to_do() {
 
 #[test]
 fn every_command_has_an_example_in_its_help() {
-    for command in ["enqueue", "work", "status", "tokens", "retry"] {
+    for command in [
+        "enqueue",
+        "work",
+        "status",
+        "tokens",
+        "retry",
+        "completions",
+    ] {
         harness()
             .seedq()
             .args([command, "--help"])
             .assert()
             .success()
             .stdout(contains("Example"));
+    }
+}
+
+#[test]
+fn completions_are_printed_for_common_shells() {
+    for shell in ["bash", "zsh", "fish"] {
+        harness()
+            .seedq()
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(contains("enqueue"))
+            .stdout(contains("exit-when-exhausted"));
     }
 }

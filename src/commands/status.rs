@@ -1,90 +1,265 @@
-//! `seedq status [--json]`: progress per repository, failed jobs and tokens. Reads
-//! only, so it never blocks (nor waits for) running workers.
+//! `seedq status [--json]`: progress per repository, jobs by state and kind, failed
+//! jobs, tokens, running `work` processes and the estimated finish. Reads only, so it
+//! never blocks (nor waits for) running workers. The JSON document is a stable
+//! interface (README, "Watching a seed"): add fields, never rename or remove them.
 
 use crate::cli::{Cli, StatusArgs};
+use crate::display::format::{self, clock, duration_ms, iso, thousands};
+use crate::display::{effective_remaining, token_state, Snapshot};
+use crate::store::status::{FailedJob, WorkerRow};
 use crate::store::{Create, Store};
+use serde_json::json;
 
-fn time(ms: Option<i64>) -> Option<String> {
-    ms.and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
+/// Failed jobs listed (the total is given too).
+const FAILED_LISTED: i64 = 20;
+/// The throughput is measured over the jobs done in this last stretch.
+const RATE_SPAN_MS: i64 = 5 * 60_000;
+
+/// Version of the JSON document's shape.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
 
 pub async fn run(cli: &Cli, args: &StatusArgs) -> anyhow::Result<u8> {
     let store = Store::open(&cli.db, Create::Never, 2).await?;
-    let repos = store.repo_progress().await?;
-    let tokens = store.token_rows().await?;
-    let failed = store.failed_jobs(20).await?;
+    let snapshot = Snapshot::read(&store, crate::store::status::Detail::Full).await?;
+    let failed = store.failed_jobs(FAILED_LISTED).await?;
+    let failed_total = store.failed_count().await?;
+    let workers = store.worker_rows().await?;
+    let now = snapshot.taken_at;
+    let (done_recently, first) = store.done_since(now - RATE_SPAN_MS).await?;
     store.close().await;
 
+    // Pages per second over the last few minutes of work.
+    let rate_per_sec = first
+        .filter(|_| done_recently >= 2)
+        .map(|first| done_recently as f64 * 1000.0 / (now - first).max(1000) as f64);
+    let estimate = Estimate {
+        requests_left: snapshot.requests_left(),
+        per_minute: rate_per_sec.map(|r| r * 60.0),
+        finish_at: snapshot.finish_at(rate_per_sec),
+        paused_until: snapshot.paused_until(),
+    };
     if args.json {
-        let tokens: Vec<_> = tokens
-            .iter()
-            .map(|t| {
-                serde_json::json!({
-                    "label": t.label,
-                    "remaining": t.remaining,
-                    "limit": t.quota_limit,
-                    "reset_at": time(t.reset_at),
-                    "state": t.state,
-                    "paused_until": time(t.paused_until),
-                    "requests": t.requests,
-                    "refused": t.refused,
-                })
-            })
-            .collect();
-        let document = serde_json::json!({
-            "database": cli.db.display().to_string(),
-            "repos": repos,
-            "tokens": tokens,
-            "failed_jobs": failed,
-        });
+        let document = document(cli, &snapshot, &failed, failed_total, &workers, &estimate);
         println!("{}", serde_json::to_string_pretty(&document)?);
-        return Ok(super::exit::OK);
+    } else {
+        print_text(cli, &snapshot, &failed, failed_total, &workers, &estimate);
     }
+    Ok(super::exit::OK)
+}
 
+struct Estimate {
+    requests_left: i64,
+    per_minute: Option<f64>,
+    finish_at: Option<i64>,
+    paused_until: Option<i64>,
+}
+
+fn document(
+    cli: &Cli,
+    snapshot: &Snapshot,
+    failed: &[FailedJob],
+    failed_total: i64,
+    workers: &[WorkerRow],
+    estimate: &Estimate,
+) -> serde_json::Value {
+    let now = snapshot.taken_at;
+    let tokens: Vec<_> = snapshot
+        .tokens
+        .iter()
+        .map(|t| {
+            json!({
+                "label": t.label,
+                "remaining": effective_remaining(t, now),
+                "limit": t.quota_limit,
+                "reset_at": iso(t.reset_at.filter(|&r| r > now)),
+                "state": token_state(t, now),
+                "paused_until": iso(t.paused_until.filter(|&p| p > now)),
+                "requests": t.requests,
+                "refused": t.refused,
+                "last_error": t.last_error,
+            })
+        })
+        .collect();
+    let workers: Vec<_> = workers
+        .iter()
+        .map(|w| {
+            json!({
+                "pid": w.pid,
+                "host": w.host,
+                "started_at": iso(Some(w.started_at)),
+                "heartbeat_at": iso(Some(w.heartbeat_at)),
+            })
+        })
+        .collect();
+    json!({
+        "schema_version": JSON_SCHEMA_VERSION,
+        "database": cli.db.display().to_string(),
+        "generated_at": iso(Some(now)),
+        "repos": snapshot.repos,
+        "tokens": tokens,
+        "paused_until": iso(estimate.paused_until),
+        "workers": workers,
+        "failed_jobs_total": failed_total,
+        "failed_jobs": failed,
+        "estimate": {
+            "requests_left": estimate.requests_left,
+            "requests_per_minute": estimate.per_minute.map(|r| r.round() as i64),
+            "finishes_at": iso(estimate.finish_at),
+            "seconds_left": estimate.finish_at.map(|at| ((at - now).max(0) + 999) / 1000),
+        },
+    })
+}
+
+fn print_text(
+    cli: &Cli,
+    snapshot: &Snapshot,
+    failed: &[FailedJob],
+    failed_total: i64,
+    workers: &[WorkerRow],
+    estimate: &Estimate,
+) {
+    let now = snapshot.taken_at;
     println!("database {}", cli.db.display());
-    if repos.is_empty() {
+    match workers {
+        [] => println!("no `seedq work` is running"),
+        [w] => println!(
+            "`seedq work` running: pid {} on {}, for {}",
+            w.pid,
+            w.host,
+            duration_ms(now - w.started_at)
+        ),
+        many => println!(
+            "{} `seedq work` processes running (pids {})",
+            many.len(),
+            many.iter()
+                .map(|w| w.pid.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+    if snapshot.repos.is_empty() {
         println!("nothing queued: run `seedq enqueue owner/repo`");
     }
-    for r in &repos {
+    for r in &snapshot.repos {
+        let list_stuck = r
+            .jobs_by_kind
+            .get("pulls")
+            .is_some_and(|l| l.failed > 0 && l.queued + l.running == 0);
         let list = if r.list_complete {
-            "all listed"
+            "all listed".to_owned()
+        } else if list_stuck {
+            "a list page failed".to_owned()
         } else {
-            "listing"
+            format!("listing, ~{} in all", thousands(r.prs_expected))
         };
+        let failed = match r.jobs.failed {
+            0 => String::new(),
+            n => format!("; {} failed", thousands(n)),
+        };
+        println!();
         println!(
-            "{}: {} of {} PRs complete ({list}); jobs {} queued, {} running, {} done, {} failed",
+            "{}: {} of {} PRs complete ({list}){failed}",
             r.repo,
-            r.prs_complete,
-            r.prs_discovered,
-            r.jobs.queued,
-            r.jobs.running,
-            r.jobs.done,
-            r.jobs.failed
+            thousands(r.prs_complete),
+            thousands(r.prs_discovered),
         );
-    }
-    if !tokens.is_empty() {
-        println!("tokens:");
-    }
-    for t in &tokens {
-        let reset = time(t.reset_at).unwrap_or_else(|| "-".into());
         println!(
-            "  {:<20} {:>6}/{:<6} reset {reset}  {}  {} requests",
-            t.label, t.remaining, t.quota_limit, t.state, t.requests
+            "  {:<16} {:>8} {:>8} {:>8} {:>8}",
+            "jobs", "queued", "running", "done", "failed"
+        );
+        let rows = r.jobs_by_kind.iter().map(|(k, c)| (k.as_str(), c));
+        for (kind, c) in rows.chain([("all", &r.jobs)]) {
+            println!(
+                "  {kind:<16} {:>8} {:>8} {:>8} {:>8}",
+                thousands(c.queued),
+                thousands(c.running),
+                thousands(c.done),
+                thousands(c.failed)
+            );
+        }
+    }
+
+    if !snapshot.tokens.is_empty() {
+        println!();
+        let width = snapshot
+            .tokens
+            .iter()
+            .map(|t| t.label.chars().count())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        println!(
+            "{:<width$} {:>15}  {:<10} {:<10} {:>9} {:>8}",
+            "token", "remaining/limit", "resets", "state", "requests", "refused"
+        );
+        for t in &snapshot.tokens {
+            let reset = t
+                .reset_at
+                .filter(|&r| r > now)
+                .map_or_else(|| "-".to_owned(), clock);
+            let state = match t.paused_until {
+                Some(until) if until > now => format!("paused until {}", clock(until)),
+                _ => token_state(t, now).to_owned(),
+            };
+            let quota = format!(
+                "{}/{}",
+                thousands(effective_remaining(t, now)),
+                thousands(t.quota_limit)
+            );
+            println!(
+                "{:<width$} {quota:>15}  {reset:<10} {state:<10} {:>9} {:>8}",
+                t.label,
+                thousands(t.requests),
+                thousands(t.refused)
+            );
+        }
+    }
+    if let Some(until) = estimate.paused_until {
+        println!(
+            "every token is out of quota: work resumes at {} (in {})",
+            clock(until),
+            duration_ms(until - now)
         );
     }
+
     if !failed.is_empty() {
+        println!();
         println!(
-            "failed jobs (latest {}; `seedq retry` requeues them):",
-            failed.len()
+            "failed jobs: {} (`seedq retry` requeues them all, `seedq retry --id N` one):",
+            thousands(failed_total)
         );
-        for f in &failed {
+        for f in failed {
             println!(
                 "  #{} {}",
                 f.id,
                 f.last_error.as_deref().unwrap_or("(no error recorded)")
             );
         }
+        if failed_total > failed.len() as i64 {
+            println!(
+                "  … and {} more: sqlite3 {} \"select id, last_error from jobs where state = 'failed'\"",
+                thousands(failed_total - failed.len() as i64),
+                cli.db.display()
+            );
+        }
     }
-    Ok(super::exit::OK)
+
+    println!();
+    let rate = estimate
+        .per_minute
+        .map(|r| format!(" at {} requests/min", thousands(r.round() as i64)))
+        .unwrap_or_default();
+    match (estimate.requests_left, estimate.finish_at) {
+        (0, _) => println!("nothing left to fetch"),
+        (left, Some(at)) => println!(
+            "estimate: ~{} requests left{rate}; finishes in ~{} ({})",
+            thousands(left),
+            format::duration_ms(at - now),
+            clock(at)
+        ),
+        (left, None) => println!(
+            "estimate: ~{} requests left; finish time unknown until `seedq work` has run a while",
+            thousands(left)
+        ),
+    }
 }

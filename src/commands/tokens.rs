@@ -1,58 +1,123 @@
-//! `seedq tokens`: each token's quota from `GET /rate_limit`, which spends none.
+//! `seedq tokens [--check]`: each token's quota from `GET /rate_limit`, which spends
+//! none; with `--check`, also the account behind each token (`GET /user`, one request
+//! each), warning about tokens of one account: they share one quota and add nothing.
 
 use crate::cli::{Cli, TokensArgs};
 use crate::config::{tokens_from_env, validate_api_url};
+use crate::display::format;
+use crate::github::client::CoreQuota;
 use crate::github::{Client, FetchError};
+use crate::token::Token;
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// What GitHub said about one token.
+struct Report<'a> {
+    token: &'a Token,
+    quota: Result<CoreQuota, FetchError>,
+    /// `Some` with `--check`.
+    account: Option<Result<String, FetchError>>,
+}
 
 pub async fn run(cli: &Cli, args: &TokensArgs) -> anyhow::Result<u8> {
     let tokens = tokens_from_env(args.tokens.token_file.as_deref())?;
     let api_url = validate_api_url(&cli.api_url)?;
     let client = Client::new(&api_url, Duration::from_secs(30))?;
-    let answers = futures_util::future::join_all(tokens.iter().map(|t| client.rate_limit(t))).await;
-    let mut invalid = 0;
-    println!(
-        "{:<20} {:>13}  {:<10} state",
-        "token", "remaining", "resets"
-    );
-    for (token, answer) in tokens.iter().zip(answers) {
-        match answer {
-            Ok(quota) => {
-                let reset = chrono::DateTime::from_timestamp(quota.reset_epoch_secs, 0)
-                    .map(|t| {
-                        t.with_timezone(&chrono::Local)
-                            .format("%H:%M:%S")
-                            .to_string()
-                    })
-                    .unwrap_or_default();
-                let state = if quota.remaining == 0 {
-                    "exhausted"
-                } else {
-                    "ok"
-                };
-                let remaining = format!("{}/{}", quota.remaining, quota.limit);
-                println!("{:<20} {remaining:>13}  {reset:<10} {state}", token.label());
+    let reports = futures_util::future::join_all(tokens.iter().map(|token| {
+        let client = &client;
+        async move {
+            let quota = client.rate_limit(token).await;
+            let account = if args.check && !matches!(quota, Err(FetchError::BadCredentials)) {
+                Some(client.user(token).await)
+            } else {
+                None
+            };
+            Report {
+                token,
+                quota,
+                account,
             }
-            Err(FetchError::BadCredentials) => {
-                invalid += 1;
-                println!(
-                    "{:<20} {:>13}  {:<10} invalid (401 Bad credentials)",
-                    token.label(),
-                    "-",
-                    "-"
-                );
-            }
-            Err(e) => println!(
-                "{:<20} {:>13}  {:<10} unknown ({e})",
-                token.label(),
-                "-",
-                "-"
-            ),
         }
+    }))
+    .await;
+
+    let width = tokens
+        .iter()
+        .map(|t| t.label().chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let account_header = if args.check { "  account" } else { "" };
+    println!(
+        "{:<width$} {:>15}  {:<10} {:<10}{account_header}",
+        "token", "remaining/limit", "resets", "state"
+    );
+    let mut invalid = Vec::new();
+    let mut unknown = 0;
+    let mut by_account: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for report in &reports {
+        let label = report.token.label();
+        let (quota, reset, state) = match &report.quota {
+            Ok(q) => (
+                format!(
+                    "{}/{}",
+                    format::thousands(q.remaining),
+                    format::thousands(q.limit)
+                ),
+                format::clock(q.reset_epoch_secs * 1000),
+                if q.remaining == 0 { "exhausted" } else { "ok" }.to_owned(),
+            ),
+            Err(FetchError::BadCredentials) => {
+                invalid.push(label);
+                (
+                    "-".into(),
+                    "-".into(),
+                    "invalid (401 Bad credentials)".into(),
+                )
+            }
+            Err(e) => {
+                unknown += 1;
+                ("-".into(), "-".into(), format!("unknown: {e}"))
+            }
+        };
+        let account = match &report.account {
+            None => String::new(),
+            Some(Ok(login)) => {
+                by_account.entry(login.clone()).or_default().push(label);
+                format!("  {login}")
+            }
+            Some(Err(FetchError::BadCredentials)) => {
+                invalid.push(label);
+                "  - (401 Bad credentials)".into()
+            }
+            Some(Err(FetchError::Exhausted { .. })) => "  unknown (out of quota)".into(),
+            Some(Err(e)) => format!("  unknown: {e}"),
+        };
+        println!("{label:<width$} {quota:>15}  {reset:<10} {state:<10}{account}");
     }
-    Ok(if invalid > 0 {
-        super::exit::FAILURE
-    } else {
+
+    for (login, labels) in by_account.iter().filter(|(_, l)| l.len() > 1) {
+        eprintln!(
+            "warning: {} belong to the same account ({login}): they share one quota and add \
+             nothing; keep one of them",
+            labels.join(", ")
+        );
+    }
+    invalid.dedup();
+    if !invalid.is_empty() {
+        eprintln!(
+            "error: {} refused with 401 Bad credentials: renew or remove {} in \
+             GITHUB_SEEDING_TOKENS (or your --token-file)",
+            invalid.join(", "),
+            if invalid.len() == 1 { "it" } else { "them" }
+        );
+    }
+    if unknown > 0 {
+        eprintln!("warning: {unknown} token(s) could not be checked; is {api_url} reachable?");
+    }
+    Ok(if invalid.is_empty() {
         super::exit::OK
+    } else {
+        super::exit::FAILURE
     })
 }

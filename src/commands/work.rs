@@ -2,7 +2,9 @@
 //! `--exit-when-exhausted` (75), or a signal stops it cleanly (130/143).
 
 use crate::cli::{Cli, WorkArgs};
+use crate::cli::{LogFormat, ProgressMode};
 use crate::config::{tokens_from_env, validate_api_url, UsageError};
+use crate::display::{self, format, Progress, Snapshot};
 use crate::github::Client;
 use crate::pool::TokenPool;
 use crate::store::{Create, Store};
@@ -32,6 +34,16 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
     if !(1..=600).contains(&args.timeout) {
         return Err(UsageError("--timeout must be 1 to 600 seconds".into()).into());
     }
+    if args.progress_every == 0 {
+        return Err(UsageError("--progress-every must be at least 1 second".into()).into());
+    }
+    let mode = display::resolve(args.progress, cli.log_format == LogFormat::Json);
+    if mode == ProgressMode::Live && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return Err(UsageError(
+            "--progress live needs a terminal on stderr; use --progress plain".into(),
+        )
+        .into());
+    }
     let store = Store::open(&cli.db, Create::Never, workers as u32 + 2).await?;
     let client = Client::new(&api_url, Duration::from_secs(args.timeout))?;
     let pool = Arc::new(TokenPool::new(&tokens));
@@ -59,6 +71,16 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
     );
     let started = Instant::now();
     let counters = Arc::new(Counters::default());
+    let progress = Progress::start(
+        mode,
+        &cli.db,
+        display::Context {
+            workers,
+            counters: counters.clone(),
+            started,
+        },
+        Duration::from_secs(args.progress_every),
+    );
     let stop = worker::run(
         store.clone(),
         client,
@@ -67,29 +89,16 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
         shutdown,
         counters.clone(),
     )
-    .await?;
+    .await;
+    progress.finish().await;
+    let stop = stop?;
     if let Err(e) = store.checkpoint().await {
         tracing::debug!("checkpoint at exit: {e}");
     }
-    let failed_total = store.failed_jobs(i64::MAX).await?.len();
+    let snapshot = Snapshot::read(&store, crate::store::status::Detail::Full).await?;
+    let failed_total = store.failed_count().await?;
     store.close().await;
-
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    tracing::info!(
-        "{} requests ({} pages, {} not modified, {} refused for quota, {} retried), {} job(s) failed, {:.1} s",
-        load(&counters.requests),
-        load(&counters.pages),
-        load(&counters.not_modified),
-        load(&counters.refused),
-        load(&counters.retried),
-        load(&counters.failed),
-        started.elapsed().as_secs_f64()
-    );
-    if failed_total > 0 {
-        tracing::warn!(
-            "{failed_total} job(s) failed in all; `seedq status` lists them, `seedq retry` requeues them"
-        );
-    }
+    summarize(&snapshot, &counters, failed_total, started.elapsed());
     Ok(match stop {
         Stop::Drained => super::exit::OK,
         Stop::Exhausted { until } => {
@@ -115,6 +124,37 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
             other => other,
         },
     })
+}
+
+/// The end-of-run summary: what the seed holds now and what this run did.
+fn summarize(snapshot: &Snapshot, counters: &Counters, failed_total: i64, elapsed: Duration) {
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let (complete, discovered, _) = snapshot.prs();
+    let left: i64 = snapshot
+        .repos
+        .iter()
+        .map(|r| r.jobs.queued + r.jobs.running)
+        .sum();
+    tracing::info!(
+        "summary: {} of {} PRs complete ({} jobs left); {} requests ({} pages, {} not modified, \
+         {} refused for quota, {} retried); {} failed jobs ({} in this run); elapsed {}",
+        format::thousands(complete),
+        format::thousands(discovered),
+        format::thousands(left),
+        format::thousands(load(&counters.requests) as i64),
+        format::thousands(load(&counters.pages) as i64),
+        format::thousands(load(&counters.not_modified) as i64),
+        format::thousands(load(&counters.refused) as i64),
+        format::thousands(load(&counters.retried) as i64),
+        format::thousands(failed_total),
+        format::thousands(load(&counters.failed) as i64),
+        format::duration_ms(elapsed.as_millis() as i64),
+    );
+    if failed_total > 0 {
+        tracing::warn!(
+            "{failed_total} job(s) failed in all; `seedq status` lists them, `seedq retry` requeues them"
+        );
+    }
 }
 
 fn env_millis(name: &str) -> Option<Duration> {

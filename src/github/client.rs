@@ -286,3 +286,21 @@ impl Client {
         }
     }
 }
+
+impl Client {
+    /// `GET /user`: the login of the account a token belongs to (one request of quota).
+    pub async fn user(&self, token: &Token) -> Result<String, FetchError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            login: String,
+        }
+        let url = self.resolve("/user")?;
+        let fetched = self.get(&url, token, None).await;
+        match fetched.result? {
+            Body::Page { bytes, .. } => serde_json::from_slice::<Answer>(&bytes)
+                .map(|a| a.login)
+                .map_err(|e| FetchError::Transient(format!("GET {url}: unexpected body: {e}"))),
+            Body::NotModified => Err(FetchError::Transient(format!("GET {url}: unexpected 304"))),
+        }
+    }
+}

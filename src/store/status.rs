@@ -1,8 +1,14 @@
-//! Read-only queries for `status` and the end-of-run summary. They run outside any
-//! write transaction; in WAL mode they never block the workers, nor wait for them.
+//! Read-only queries for `status`, the live display of `work` and the end-of-run
+//! summary. They run outside any write transaction; in WAL mode they never block the
+//! workers, nor wait for them. The display opens its own one-connection, read-only
+//! handle ([`Store::open_reader`]) so that it never takes a connection a worker needs.
 
 use super::{Result, Store};
 use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
 
 /// Progress of one repository.
 #[derive(Debug, Clone, Serialize)]
@@ -14,7 +20,24 @@ pub struct RepoProgress {
     pub prs_complete: i64,
     /// Whether the PR list itself has been read to its last page.
     pub list_complete: bool,
+    /// How many PRs the repository probably has in all: exact once the list is
+    /// complete; before that, estimated from the numbers listed so far (the list comes
+    /// newest first, so the PRs still to list have numbers below the lowest seen).
+    pub prs_expected: i64,
     pub jobs: JobCounts,
+    /// The same counts per job kind (`pulls`, `pull`, `commits`, …).
+    pub jobs_by_kind: BTreeMap<String, JobCounts>,
+    /// Requests still to send for this repository (an estimate while listing).
+    pub requests_left: i64,
+}
+
+/// How much [`Store::repo_progress`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything (`status`, the summary).
+    Full,
+    /// No per-kind done counts, no 304 counts: cheap enough for every second.
+    Brief,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -25,6 +48,17 @@ pub struct JobCounts {
     pub failed: i64,
     /// Answers that were 304 Not Modified.
     pub not_modified: i64,
+}
+
+impl JobCounts {
+    fn state_mut(&mut self, state: &str) -> &mut i64 {
+        match state {
+            "queued" => &mut self.queued,
+            "running" => &mut self.running,
+            "done" => &mut self.done,
+            _ => &mut self.failed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -38,49 +72,153 @@ pub struct FailedJob {
     pub last_error: Option<String>,
 }
 
+/// A live `seedq work` process, from its row in `workers`.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerRow {
+    pub pid: i64,
+    pub host: String,
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+}
+
 impl Store {
-    pub async fn repo_progress(&self) -> Result<Vec<RepoProgress>> {
-        let repos = sqlx::query_scalar!("SELECT name FROM repos ORDER BY name")
+    /// A read-only handle on an existing database with a single connection, for
+    /// readers that run beside the workers (the live display). It applies no
+    /// migrations and cannot write.
+    pub async fn open_reader(path: &Path) -> Result<Store> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        Ok(Store {
+            pool,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Every repository's progress. [`Detail::Brief`] leaves out what needs a scan
+    /// of the repository's done jobs (per-kind done counts, 304s), for the display
+    /// that refreshes every second.
+    pub async fn repo_progress(&self, detail: Detail) -> Result<Vec<RepoProgress>> {
+        let repos = sqlx::query!("SELECT name, endpoints FROM repos ORDER BY name")
             .fetch_all(self.pool())
             .await?;
         let mut progress = Vec::with_capacity(repos.len());
         for repo in repos {
-            let counts = sqlx::query!(
-                r#"SELECT coalesce(sum(state = 'queued'), 0) AS "queued!: i64",
-                          coalesce(sum(state = 'running'), 0) AS "running!: i64",
-                          coalesce(sum(state = 'done'), 0) AS "done!: i64",
-                          coalesce(sum(state = 'failed'), 0) AS "failed!: i64",
-                          coalesce(sum(not_modified), 0) AS "not_modified!: i64",
-                          coalesce(sum(kind = 'pulls' AND state <> 'done'), 0) AS "list_pending!: i64"
-                   FROM job_queue WHERE repo = ?"#,
-                repo
-            )
-            .fetch_one(self.pool())
-            .await?;
-            let prs = sqlx::query!(
-                r#"SELECT (SELECT count(*) FROM gh_pulls WHERE repo = ?1) AS "discovered!: i64",
-                          (SELECT count(DISTINCT pr_number) FROM job_queue
-                           WHERE repo = ?1 AND state <> 'done' AND pr_number IS NOT NULL)
-                              AS "incomplete!: i64""#,
-                repo
-            )
-            .fetch_one(self.pool())
-            .await?;
-            progress.push(RepoProgress {
-                repo,
-                prs_discovered: prs.discovered,
-                prs_complete: (prs.discovered - prs.incomplete).max(0),
-                list_complete: counts.list_pending == 0,
-                jobs: JobCounts {
-                    queued: counts.queued,
-                    running: counts.running,
-                    done: counts.done,
-                    failed: counts.failed,
-                    not_modified: counts.not_modified,
-                },
-            });
+            progress.push(self.one_repo(repo.name, &repo.endpoints, detail).await?);
         }
         Ok(progress)
+    }
+
+    async fn one_repo(
+        &self,
+        repo: String,
+        endpoints: &str,
+        detail: Detail,
+    ) -> Result<RepoProgress> {
+        // Served by the (repo, state) index alone.
+        let by_state = sqlx::query!(
+            r#"SELECT state, count(*) AS "jobs!: i64" FROM job_queue WHERE repo = ? GROUP BY state"#,
+            repo
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut jobs = JobCounts::default();
+        for row in &by_state {
+            *jobs.state_mut(&row.state) += row.jobs;
+        }
+        // Few rows: per-PR jobs run before new list pages, so little is ever queued.
+        let pending = sqlx::query!(
+            r#"SELECT kind, state, count(*) AS "jobs!: i64" FROM job_queue
+               WHERE repo = ? AND state IN ('queued', 'running', 'failed') GROUP BY kind, state"#,
+            repo
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut jobs_by_kind: BTreeMap<String, JobCounts> = BTreeMap::new();
+        let mut list_pending = 0;
+        for row in &pending {
+            *jobs_by_kind
+                .entry(row.kind.clone())
+                .or_default()
+                .state_mut(&row.state) += row.jobs;
+            if row.kind == "pulls" {
+                list_pending += row.jobs;
+            }
+        }
+        if detail == Detail::Full {
+            let done = sqlx::query!(
+                r#"SELECT kind, count(*) AS "jobs!: i64",
+                          coalesce(sum(not_modified), 0) AS "not_modified!: i64"
+                   FROM job_queue WHERE repo = ? AND state = 'done' GROUP BY kind"#,
+                repo
+            )
+            .fetch_all(self.pool())
+            .await?;
+            for row in done {
+                let kind = jobs_by_kind.entry(row.kind).or_default();
+                kind.done += row.jobs;
+                kind.not_modified += row.not_modified;
+                jobs.not_modified += row.not_modified;
+            }
+        }
+        let total_jobs = jobs.queued + jobs.running + jobs.done + jobs.failed;
+        let prs = sqlx::query!(
+            r#"SELECT (SELECT count(*) FROM gh_pulls WHERE repo = ?1) AS "discovered!: i64",
+                      (SELECT min(number) FROM gh_pulls WHERE repo = ?1) AS "lowest: i64",
+                      (SELECT max(number) FROM gh_pulls WHERE repo = ?1) AS "highest: i64",
+                      (SELECT count(DISTINCT pr_number) FROM job_queue
+                       WHERE repo = ?1 AND state <> 'done' AND pr_number IS NOT NULL)
+                          AS "incomplete!: i64""#,
+            repo
+        )
+        .fetch_one(self.pool())
+        .await?;
+        let list_complete = list_pending == 0;
+        let prs_expected = if list_complete {
+            prs.discovered
+        } else {
+            prs.discovered + unlisted_estimate(prs.discovered, prs.lowest, prs.highest)
+        };
+        // Requests a PR costs, as seen so far (extra pages included); before any PR is
+        // listed, one per endpoint.
+        // Jobs that are not list pages: the done list pages are about one per 100 PRs.
+        let per_pr_jobs = total_jobs - list_pending - (prs.discovered + 99) / 100;
+        let per_pr = if prs.discovered > 0 && per_pr_jobs > 0 {
+            per_pr_jobs as f64 / prs.discovered as f64
+        } else {
+            endpoints
+                .split(',')
+                .filter(|e| !e.is_empty())
+                .count()
+                .max(1) as f64
+        };
+        let unlisted = (prs_expected - prs.discovered) as f64;
+        let requests_left = jobs.queued
+            + jobs.running
+            + (unlisted * per_pr).round() as i64
+            + (unlisted / 100.0).ceil() as i64;
+        Ok(RepoProgress {
+            repo,
+            prs_discovered: prs.discovered,
+            prs_complete: (prs.discovered - prs.incomplete).max(0),
+            list_complete,
+            prs_expected,
+            jobs,
+            jobs_by_kind,
+            requests_left,
+        })
+    }
+
+    /// The repositories enqueued, as typed.
+    pub async fn repo_names(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar!("SELECT name FROM repos ORDER BY name")
+            .fetch_all(self.pool())
+            .await?)
     }
 
     /// Failed jobs, newest first.
@@ -93,5 +231,66 @@ impl Store {
         )
         .fetch_all(self.pool())
         .await?)
+    }
+
+    /// How many jobs have failed, all repositories together.
+    pub async fn failed_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!: i64" FROM job_queue WHERE state = 'failed'"#
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Jobs completed since `since` (epoch ms) and the earliest of their completion
+    /// times: the recent throughput, for a `status` run in another process.
+    pub async fn done_since(&self, since: i64) -> Result<(i64, Option<i64>)> {
+        let row = sqlx::query!(
+            r#"SELECT count(*) AS "n!: i64", min(updated_at) AS "first: i64"
+               FROM job_queue WHERE state = 'done' AND updated_at >= ?"#,
+            since
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok((row.n, row.first))
+    }
+
+    /// The `seedq work` processes registered now (a killed one may linger until the
+    /// next `work` notices it).
+    pub async fn worker_rows(&self) -> Result<Vec<WorkerRow>> {
+        Ok(sqlx::query_as!(
+            WorkerRow,
+            "SELECT pid, host, started_at, heartbeat_at FROM workers ORDER BY started_at"
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
+
+/// PRs not listed yet, estimated from the listed ones: the list runs newest first, so
+/// the rest have numbers below `lowest`; PR numbers are shared with issues, so only
+/// the share of numbers that were PRs in the listed range counts.
+fn unlisted_estimate(discovered: i64, lowest: Option<i64>, highest: Option<i64>) -> i64 {
+    match (lowest, highest) {
+        (Some(lowest), Some(highest)) if highest >= lowest && discovered > 0 => {
+            let density = discovered as f64 / (highest - lowest + 1) as f64;
+            ((lowest - 1) as f64 * density.min(1.0)).round() as i64
+        }
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unlisted_estimate;
+
+    #[test]
+    fn unlisted_prs_are_estimated_from_the_listed_numbers() {
+        // 100 listed, numbers 201..=300: 200 more below.
+        assert_eq!(unlisted_estimate(100, Some(201), Some(300)), 200);
+        // Half the numbers were issues: about half of what lies below is PRs.
+        assert_eq!(unlisted_estimate(50, Some(201), Some(300)), 100);
+        assert_eq!(unlisted_estimate(0, None, None), 0);
+        assert_eq!(unlisted_estimate(10, Some(1), Some(10)), 0);
     }
 }
