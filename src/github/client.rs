@@ -360,3 +360,133 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Classifies a canned answer, as `get` would.
+    fn classify_answer(
+        status: u16,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Body, FetchError> {
+        let mut builder = hyper::Response::builder().status(status);
+        for (name, value) in headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let response = reqwest::Response::from(builder.body(body.to_vec()).unwrap());
+        let rate = RateLimit::from_headers(response.headers());
+        let url = Url::parse("https://api.github.com/repos/a/b/pulls").unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(classify(&url, response, rate.as_ref()))
+    }
+
+    fn header_pool() -> impl Strategy<Value = Vec<(String, String)>> {
+        let name = prop_oneof![
+            Just("x-ratelimit-remaining"),
+            Just("x-ratelimit-reset"),
+            Just("x-ratelimit-limit"),
+            Just("retry-after"),
+            Just("link"),
+            Just("location"),
+            Just("content-length"),
+        ];
+        let value = prop_oneof![
+            "-?[0-9]{0,25}",
+            "[ -~]{0,40}",
+            Just("Wed, 21 Oct 2015 07:28:00 GMT".to_owned()),
+        ];
+        proptest::collection::vec((name.prop_map(str::to_owned), value), 0..6)
+    }
+
+    proptest! {
+        #[test]
+        fn any_answer_is_classified_without_panicking(
+            status in 100u16..600,
+            headers in header_pool(),
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            // Header values http rejects would never reach classify.
+            let headers: Vec<_> = headers
+                .into_iter()
+                .filter(|(_, v)| reqwest::header::HeaderValue::from_str(v).is_ok())
+                .collect();
+            // A wrong content-length is refused by http before classify sees it.
+            let headers: Vec<_> = headers.into_iter().filter(|(n, _)| n != "content-length").collect();
+            let _ = classify_answer(status, &headers, &body);
+        }
+
+        #[test]
+        fn an_exhausted_answer_never_asks_for_a_wait_outside_one_second_to_an_hour(
+            status in prop_oneof![Just(403u16), Just(429)],
+            reset in any::<i64>(),
+        ) {
+            let headers = vec![
+                ("x-ratelimit-remaining".to_owned(), "0".to_owned()),
+                ("x-ratelimit-reset".to_owned(), reset.to_string()),
+            ];
+            let before = chrono::Utc::now().timestamp_millis();
+            let result = classify_answer(status, &headers, br#"{"message": "API rate limit exceeded"}"#);
+            let after = chrono::Utc::now().timestamp_millis();
+            match result {
+                Err(FetchError::Exhausted { reset_at_ms: Some(at) }) => {
+                    prop_assert!(at >= before + MIN_EXHAUSTED_WAIT_MS);
+                    prop_assert!(at <= after + super::super::ratelimit::MAX_WAIT.as_millis() as i64 + MIN_EXHAUSTED_WAIT_MS);
+                }
+                // A negative reset counts as absent: the worker's default wait applies.
+                Err(FetchError::Exhausted { reset_at_ms: None }) => prop_assert!(reset < 0),
+                other => prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        #[test]
+        fn a_redirect_that_reaches_classify_is_final(status in prop_oneof![Just(301u16), Just(302), Just(303), Just(307), Just(308)], to in "[ -~]{0,60}") {
+            let headers = vec![("location".to_owned(), to)];
+            let result = classify_answer(status, &headers, b"");
+            prop_assert!(matches!(&result, Err(FetchError::Fatal(m)) if m.contains("not followed")), "{result:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_the_documented_outcomes() {
+        let none: &[(String, String)] = &[];
+        assert!(matches!(
+            classify_answer(401, none, b"{}"),
+            Err(FetchError::BadCredentials)
+        ));
+        for code in [500, 502, 503, 504, 408] {
+            assert!(matches!(
+                classify_answer(code, none, b"<html>"),
+                Err(FetchError::Transient(_))
+            ));
+        }
+        for code in [404, 409, 410, 451, 422] {
+            assert!(matches!(
+                classify_answer(code, none, b"{}"),
+                Err(FetchError::Fatal(_))
+            ));
+        }
+        let permission = classify_answer(403, none, br#"{"message": "Resource not accessible"}"#);
+        assert!(matches!(permission, Err(FetchError::Fatal(_))));
+        let secondary = classify_answer(
+            403,
+            &[("retry-after".to_owned(), "7".to_owned())],
+            br#"{"message": "You have exceeded a secondary rate limit"}"#,
+        );
+        assert!(
+            matches!(secondary, Err(FetchError::Secondary { retry_after }) if retry_after == Duration::from_secs(7))
+        );
+        assert!(matches!(
+            classify_answer(200, none, b"[]"),
+            Ok(Body::Page { .. })
+        ));
+        assert!(matches!(
+            classify_answer(304, none, b""),
+            Ok(Body::NotModified)
+        ));
+    }
+}
