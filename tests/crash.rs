@@ -282,3 +282,26 @@ fn while_reading(h: &Harness, hold: Duration, progress: impl Fn() -> i64) -> boo
     reader.join().unwrap();
     after > before
 }
+
+#[test]
+fn kill_9_while_creating_or_opening_the_database_leaves_it_usable() {
+    let fake = slow_fake(5);
+    let h = Harness::new(&fake.url(), &[token(1)]);
+    // Kill `enqueue` (which creates the schema) and `work` (which opens, primes the
+    // tokens and registers) after a few milliseconds, over and over.
+    for round in 0..16u64 {
+        let args: &[&str] = if round % 2 == 0 {
+            &["enqueue", "acme/widgets"]
+        } else {
+            &["work"]
+        };
+        let mut child = h.spawn(args);
+        std::thread::sleep(Duration::from_millis(round % 8));
+        signal(&child, "KILL");
+        let _ = child.wait();
+    }
+    h.enqueue("acme/widgets");
+    h.seedq().arg("work").assert().success();
+    assert_eq!(h.texts("PRAGMA integrity_check"), vec![Some("ok".into())]);
+    assert_complete(&h, &fake);
+}
