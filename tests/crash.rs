@@ -305,3 +305,98 @@ fn kill_9_while_creating_or_opening_the_database_leaves_it_usable() {
     assert_eq!(h.texts("PRAGMA integrity_check"), vec![Some("ok".into())]);
     assert_complete(&h, &fake);
 }
+
+#[test]
+fn a_worker_paused_past_its_heartbeat_does_not_run_jobs_twice_when_it_resumes() {
+    // Ctrl-Z, a suspended laptop, a paused VM: the other process takes the paused one
+    // for dead and takes over its jobs. When it resumes it must not keep claiming jobs
+    // that the other one then takes over again.
+    let fake = slow_fake(60);
+    let h = Harness::new(&fake.url(), &[token(1), token(2)]);
+    h.enqueue("acme/widgets");
+    let spawn = |h: &Harness| {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("seedq"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SEEDQ_DB", &h.db)
+            .env("GITHUB_API_URL", &h.api_url)
+            .env("GITHUB_SEEDING_TOKENS", &h.tokens)
+            .env("SEEDQ_RETRY_BASE_MS", "20")
+            .env("SEEDQ_STALE_AFTER_MS", "1500")
+            .args(["work", "--workers", "3"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let paused = spawn(&h);
+    h.wait_for(
+        "SELECT count(*) FROM jobs WHERE state = 'done'",
+        10,
+        Duration::from_secs(30),
+    );
+    // Paused outside a transaction (a process stopped inside one holds the write lock,
+    // and SQLite can do nothing about that).
+    loop {
+        signal(&paused, "STOP");
+        if can_write(&h) {
+            break;
+        }
+        signal(&paused, "CONT");
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    let in_flight_at_pause = h.count("SELECT count(*) FROM jobs WHERE state = 'running'");
+    // Past the stale limit: the next process takes the paused one for dead at once.
+    std::thread::sleep(Duration::from_millis(2000));
+    let other = spawn(&h);
+    let done = h.count("SELECT count(*) FROM jobs WHERE state = 'done'");
+    h.wait_for(
+        "SELECT count(*) FROM jobs WHERE state = 'done'",
+        done + 20,
+        Duration::from_secs(30),
+    );
+    signal(&paused, "CONT");
+    for output in [
+        paused.wait_with_output().unwrap(),
+        other.wait_with_output().unwrap(),
+    ] {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+    }
+    assert_complete(&h, &fake);
+    let refetched: u64 = refetched_pages(&fake.stats().pages_served)
+        .iter()
+        .map(|(_, extra)| extra)
+        .sum();
+    assert!(
+        refetched <= in_flight_at_pause as u64,
+        "{refetched} pages fetched twice; {in_flight_at_pause} were in flight at the pause"
+    );
+}
+
+/// Whether a write transaction can start now (no process holds the write lock).
+fn can_write(h: &Harness) -> bool {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", h.db.display());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let Ok(mut conn) = sqlx::SqliteConnection::connect(&url).await else {
+                return false;
+            };
+            let _ = sqlx::query("PRAGMA busy_timeout = 50")
+                .execute(&mut conn)
+                .await;
+            let began = sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut conn)
+                .await
+                .is_ok();
+            if began {
+                let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+            }
+            let _ = conn.close().await;
+            began
+        })
+}
