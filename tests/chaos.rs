@@ -3,8 +3,12 @@
 //! `kill -9` at random moments, resumed, and then checked against the fake's ground
 //! truth. Run by `scripts/chaos` (short) and `scripts/chaos --long`; ignored otherwise.
 //!
-//! Settings (environment): `SEEDQ_CHAOS_PRS` (300), `SEEDQ_CHAOS_KILLS` (12),
-//! `SEEDQ_CHAOS_SEED` (random; printed, so a failing run can be replayed).
+//! Each round starts `SEEDQ_CHAOS_PROCESSES` `seedq work` processes on the one database
+//! and kills them all at a random moment.
+//!
+//! Settings (environment): `SEEDQ_CHAOS_PRS` (300), `SEEDQ_CHAOS_KILLS` (12 rounds),
+//! `SEEDQ_CHAOS_PROCESSES` (2), `SEEDQ_CHAOS_SEED` (random; printed, so a failing run
+//! can be rerun with the same random draws).
 
 mod support;
 
@@ -48,9 +52,10 @@ fn wal_bytes(h: &Harness) -> u64 {
 fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
     let prs = setting("SEEDQ_CHAOS_PRS", 300) as u32;
     let kills = setting("SEEDQ_CHAOS_KILLS", 12);
+    let processes = setting("SEEDQ_CHAOS_PROCESSES", 2);
     let seed = setting("SEEDQ_CHAOS_SEED", rand::random::<u32>() as u64);
     println!(
-        "chaos: {prs} PRs, {kills} kills, seed {seed} (SEEDQ_CHAOS_SEED={seed} replays the faults)"
+        "chaos: {prs} PRs, {kills} kills of {processes} worker processes sharing the database, seed {seed} (SEEDQ_CHAOS_SEED={seed} reuses these random draws)"
     );
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let bad_token = token(9);
@@ -77,9 +82,12 @@ fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
     let mut max_wal = 0;
     let mut killed = 0;
     let mut finished_early = 0;
+    let mut outputs = Vec::new();
     while killed < kills {
         let before = done(&h);
-        let mut child = h.spawn(&["work", "--workers", &WORKERS.to_string()]);
+        let mut children: Vec<_> = (0..processes)
+            .map(|_| h.spawn(&["work", "--workers", &WORKERS.to_string()]))
+            .collect();
         // A random moment: after a random amount of progress (sometimes none at all,
         // which kills it while it starts up) plus a random few milliseconds.
         let progress = if rng.gen_bool(0.25) {
@@ -89,9 +97,12 @@ fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
         };
         let at_least = Instant::now() + Duration::from_millis(rng.gen_range(0..300));
         let give_up = Instant::now() + Duration::from_secs(60);
+        let any_ended = |children: &mut Vec<std::process::Child>| {
+            children.iter_mut().any(|c| c.try_wait().unwrap().is_some())
+        };
         loop {
             max_wal = max_wal.max(wal_bytes(&h));
-            if child.try_wait().unwrap().is_some() || Instant::now() > give_up {
+            if any_ended(&mut children) || Instant::now() > give_up {
                 break;
             }
             if Instant::now() >= at_least && done(&h) >= before + progress {
@@ -99,18 +110,27 @@ fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
             }
             std::thread::sleep(Duration::from_millis(3));
         }
-        if child.try_wait().unwrap().is_some() {
-            // It finished before its moment came: nothing left to kill.
+        if any_ended(&mut children) {
+            // One finished before its moment came: little is left to kill.
             finished_early += 1;
+            for child in children {
+                outputs.push(child.wait_with_output().unwrap());
+            }
             break;
         }
-        signal(&child, "KILL");
-        child.wait().unwrap();
+        for child in &children {
+            signal(child, "KILL");
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..10)));
+        }
+        for child in children {
+            outputs.push(child.wait_with_output().unwrap());
+        }
         killed += 1;
         let running = h.count("SELECT count(*) FROM jobs WHERE state = 'running'");
+        let workers = WORKERS * processes as i64;
         assert!(
-            running <= WORKERS,
-            "{running} jobs running with {WORKERS} workers"
+            running <= workers,
+            "{running} jobs running with {workers} workers"
         );
         in_flight_at_kills += running;
     }
@@ -118,6 +138,11 @@ fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
         finished_early, 0,
         "the seed ended before {kills} kills; raise SEEDQ_CHAOS_PRS"
     );
+    for output in &outputs {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("locked"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 
     // Resume to the end, as a user would.
     let output = h.seedq().args(["work", "--workers", "6"]).output().unwrap();
@@ -193,7 +218,7 @@ fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
         "  PRs {} (+ {rows} commits, reviews, files and check runs): all present, each once",
         truth.prs
     );
-    println!("  kill -9: {killed}; jobs in flight at the kills: {in_flight_at_kills}; pages refetched: {refetched}");
+    println!("  kill -9: {killed} rounds x {processes} processes; jobs in flight at the kills: {in_flight_at_kills}; pages refetched: {refetched}");
     println!(
         "  faults injected: {} 5xx, {} dropped connections, {} secondary limits; requests with the bad token: {bad_token_used}",
         stats.server_errors_injected, stats.drops_injected, stats.secondary_injected
