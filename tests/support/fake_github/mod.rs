@@ -16,6 +16,12 @@
 //! #1 SQL-injection title, #2 unicode/emoji title, #3 300 commits (250 served), #4 title with
 //! quotes and newlines, #5 150 files, #6 120 commits, #7 deleted author (`"user": null`).
 //!
+//! Hostile and broken answers for robustness tests: [`FakeConfig::overrides`] answers a
+//! path (all of its requests, or the first N) with any status, headers and body, a hang,
+//! a truncated body or a huge one; [`FakeConfig::renamed_repos`] answers an old name with
+//! GitHub's 301. [`FakeGithub::spawn_at`] listens on another loopback address (a second
+//! "host"), and [`FakeGithub::hits`] counts the requests for a path.
+//!
 //! Layout: `data` (deterministic generation), `json` (GitHub's JSON shapes), `api` (routes,
 //! pagination, `link` headers, caps), `limits` (accounts, windows, penalties, faults, stats),
 //! `server` (hyper plumbing, `/_fake/...` control routes).
