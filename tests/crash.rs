@@ -4,7 +4,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::fake_github::{FakeConfig, FakeGithub, RepoSpec};
+use support::fake_github::{FakeConfig, FakeGithub, Hostile, Override, RepoSpec};
 use support::harness::{refetched_pages, signal, token, Harness};
 
 fn slow_fake(prs: u32) -> FakeGithub {
@@ -120,17 +120,39 @@ fn sigterm_stops_cleanly_with_143() {
 
 #[test]
 fn two_processes_share_one_database_without_running_a_job_twice() {
-    let fake = slow_fake(40);
+    let fake = slow_fake(60);
     let h = Harness::new(&fake.url(), &[token(1), token(2)]);
     h.enqueue("acme/widgets");
     let first = h.spawn(&["work", "--workers", "3"]);
     let second = h.spawn(&["work", "--workers", "3"]);
     let mut saw_running = 0;
-    // Status reads while both run never block them.
-    for _ in 0..5 {
+    let mut slowest_read = Duration::ZERO;
+    // Reads while both run (seedq status, the sqlite3 shell, a reader holding its
+    // snapshot open) never block them, and are never blocked.
+    for round in 0..8 {
+        let started = Instant::now();
         h.seedq().arg("status").assert().success();
+        h.seedq().args(["status", "--json"]).assert().success();
+        let sqlite3 = std::process::Command::new("sqlite3")
+            .arg(&h.db)
+            .arg("select count(*) from pull_requests; select state, count(*) from jobs group by state;")
+            .output();
+        if let Ok(out) = sqlite3 {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "sqlite3: {stderr}");
+        }
+        slowest_read = slowest_read.max(started.elapsed());
         saw_running = saw_running.max(h.count("SELECT count(*) FROM workers"));
-        std::thread::sleep(Duration::from_millis(50));
+        if round == 2 {
+            let progressed = while_reading(&h, Duration::from_millis(500), || {
+                h.count("SELECT count(*) FROM jobs WHERE state = 'done'")
+            });
+            assert!(
+                progressed,
+                "the workers wrote while a reader held a snapshot"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(30));
     }
     let (a, b) = (
         first.wait_with_output().unwrap(),
@@ -140,9 +162,241 @@ fn two_processes_share_one_database_without_running_a_job_twice() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{stderr}");
         assert!(!stderr.contains("locked"), "{stderr}");
+        assert!(!stderr.contains("busy"), "{stderr}");
     }
     assert_eq!(saw_running, 2, "both processes were working at once");
+    assert!(
+        slowest_read < Duration::from_secs(5),
+        "a status read took {slowest_read:?}"
+    );
     assert_complete(&h, &fake);
     let twice = refetched_pages(&fake.stats().pages_served);
     assert!(twice.is_empty(), "pages fetched twice: {twice:?}");
+    // Both processes stored pages, and between them each page once.
+    let pages = |output: &std::process::Output| -> i64 {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let after = stderr.split("requests (").nth(1).expect("summary line");
+        after.split(' ').next().unwrap().parse().unwrap()
+    };
+    let (pages_a, pages_b) = (pages(&a), pages(&b));
+    assert!(pages_a > 0 && pages_b > 0, "{pages_a} and {pages_b} pages");
+    assert_eq!(
+        pages_a + pages_b,
+        h.count("SELECT count(*) FROM jobs WHERE state = 'done'")
+    );
+}
+
+#[test]
+fn a_page_that_keeps_killing_its_worker_ends_failed_instead_of_looping() {
+    // The fake holds this page's request forever; each time it is in flight the test
+    // kills the worker, as a page that crashes seedq would.
+    let poison = "/repos/acme/widgets/pulls/2/files";
+    let fake = FakeGithub::spawn(FakeConfig {
+        repos: vec![RepoSpec::new("acme/widgets", 5)],
+        overrides: vec![Override::always(poison, Hostile::Hang)],
+        ..FakeConfig::default()
+    });
+    let h = Harness::new(&fake.url(), &[token(1)]);
+    h.enqueue("acme/widgets");
+    let mut kills = 0;
+    let last = loop {
+        let child = h.spawn(&["work", "--workers", "2"]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut child = child;
+        let ended = loop {
+            if fake.hits(poison) > kills {
+                break false;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break true;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the poison page was never requested"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if ended {
+            break child.wait_with_output().unwrap();
+        }
+        signal(&child, "KILL");
+        child.wait().unwrap();
+        kills += 1;
+        assert!(
+            kills <= 6,
+            "the poison page was requested more often than its attempts"
+        );
+    };
+    let stderr = String::from_utf8_lossy(&last.stderr);
+    assert_eq!(last.status.code(), Some(0), "{stderr}");
+    assert_eq!(kills, 6, "killed once per attempt");
+    assert_eq!(fake.hits(poison), 6);
+    let job = h.texts(
+        "SELECT state || ': ' || last_error FROM jobs WHERE kind = 'files' AND pr_number = 2",
+    );
+    assert_eq!(
+        job,
+        vec![Some(
+            "failed: its worker stopped while running it 6 times".to_owned()
+        )]
+    );
+    assert_eq!(
+        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
+        1
+    );
+    assert_eq!(
+        h.count("SELECT count(*) FROM pull_requests") as u64,
+        fake.truth("acme/widgets").prs
+    );
+}
+
+/// Holds a read transaction (a snapshot) open for `hold` and says whether `progress`
+/// grew meanwhile, as other connections see it: a reader does not block the writers.
+fn while_reading(h: &Harness, hold: Duration, progress: impl Fn() -> i64) -> bool {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}?mode=ro", h.db.display());
+    let before = progress();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let reader = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+            sqlx::query("SELECT count(*) FROM jobs")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+            sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+        })
+    });
+    held_rx.recv().unwrap();
+    std::thread::sleep(hold);
+    let after = progress();
+    release_tx.send(()).unwrap();
+    reader.join().unwrap();
+    after > before
+}
+
+#[test]
+fn kill_9_while_creating_or_opening_the_database_leaves_it_usable() {
+    let fake = slow_fake(5);
+    let h = Harness::new(&fake.url(), &[token(1)]);
+    // Kill `enqueue` (which creates the schema) and `work` (which opens, primes the
+    // tokens and registers) after a few milliseconds, over and over.
+    for round in 0..16u64 {
+        let args: &[&str] = if round % 2 == 0 {
+            &["enqueue", "acme/widgets"]
+        } else {
+            &["work"]
+        };
+        let mut child = h.spawn(args);
+        std::thread::sleep(Duration::from_millis(round % 8));
+        signal(&child, "KILL");
+        let _ = child.wait();
+    }
+    h.enqueue("acme/widgets");
+    h.seedq().arg("work").assert().success();
+    assert_eq!(h.texts("PRAGMA integrity_check"), vec![Some("ok".into())]);
+    assert_complete(&h, &fake);
+}
+
+#[test]
+fn a_worker_paused_past_its_heartbeat_does_not_run_jobs_twice_when_it_resumes() {
+    // Ctrl-Z, a suspended laptop, a paused VM: the other process takes the paused one
+    // for dead and takes over its jobs. When it resumes it must not keep claiming jobs
+    // that the other one then takes over again.
+    let fake = slow_fake(60);
+    let h = Harness::new(&fake.url(), &[token(1), token(2)]);
+    h.enqueue("acme/widgets");
+    let spawn = |h: &Harness| {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("seedq"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SEEDQ_DB", &h.db)
+            .env("GITHUB_API_URL", &h.api_url)
+            .env("GITHUB_SEEDING_TOKENS", &h.tokens)
+            .env("SEEDQ_RETRY_BASE_MS", "20")
+            .env("SEEDQ_STALE_AFTER_MS", "1500")
+            .args(["work", "--workers", "3"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let paused = spawn(&h);
+    h.wait_for(
+        "SELECT count(*) FROM jobs WHERE state = 'done'",
+        10,
+        Duration::from_secs(30),
+    );
+    // Paused outside a transaction (a process stopped inside one holds the write lock,
+    // and SQLite can do nothing about that).
+    loop {
+        signal(&paused, "STOP");
+        if can_write(&h) {
+            break;
+        }
+        signal(&paused, "CONT");
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    let in_flight_at_pause = h.count("SELECT count(*) FROM jobs WHERE state = 'running'");
+    // Past the stale limit: the next process takes the paused one for dead at once.
+    std::thread::sleep(Duration::from_millis(2000));
+    let other = spawn(&h);
+    let done = h.count("SELECT count(*) FROM jobs WHERE state = 'done'");
+    h.wait_for(
+        "SELECT count(*) FROM jobs WHERE state = 'done'",
+        done + 20,
+        Duration::from_secs(30),
+    );
+    signal(&paused, "CONT");
+    for output in [
+        paused.wait_with_output().unwrap(),
+        other.wait_with_output().unwrap(),
+    ] {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+    }
+    assert_complete(&h, &fake);
+    let refetched: u64 = refetched_pages(&fake.stats().pages_served)
+        .iter()
+        .map(|(_, extra)| extra)
+        .sum();
+    assert!(
+        refetched <= in_flight_at_pause as u64,
+        "{refetched} pages fetched twice; {in_flight_at_pause} were in flight at the pause"
+    );
+}
+
+/// Whether a write transaction can start now (no process holds the write lock).
+fn can_write(h: &Harness) -> bool {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", h.db.display());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let Ok(mut conn) = sqlx::SqliteConnection::connect(&url).await else {
+                return false;
+            };
+            let _ = sqlx::query("PRAGMA busy_timeout = 50")
+                .execute(&mut conn)
+                .await;
+            let began = sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut conn)
+                .await
+                .is_ok();
+            if began {
+                let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+            }
+            let _ = conn.close().await;
+            began
+        })
 }

@@ -8,11 +8,20 @@ use super::ratelimit::{retry_after, RateLimit};
 use crate::token::Token;
 use reqwest::header::{self, HeaderValue};
 use reqwest::StatusCode;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use url::Url;
 
 /// The largest body accepted for one page; GitHub's largest pages are a few MB.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// The shortest wait after an exhausted answer whose `x-ratelimit-reset` is already past
+/// (clocks disagree): long enough that a server that keeps refusing is not hammered.
+pub const MIN_EXHAUSTED_WAIT_MS: i64 = 1_000;
+
+/// Redirects followed per request (on the API's own origin only).
+const MAX_REDIRECTS: usize = 5;
 
 /// A successful answer.
 #[derive(Debug)]
@@ -43,22 +52,38 @@ pub struct Client {
     api_root: String,
     /// Parsed root, to keep requests (and so the token) on its origin.
     api_origin: url::Origin,
+    /// Repository paths whose redirect (a renamed repository) was already logged.
+    redirects_noted: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Client {
     pub fn new(api_root: &str, timeout: Duration) -> anyhow::Result<Client> {
+        let api_origin = Url::parse(api_root)?.origin();
+        // Redirects are followed on the API's origin only (a renamed repository answers
+        // 301 to `/repositories/{id}/…`). A redirect elsewhere is not followed at all: the
+        // 3xx comes back and fails the job, so no request (with or without the token)
+        // goes to a host the user did not name.
+        let same_origin = api_origin.clone();
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.url().origin() != same_origin {
+                attempt.stop()
+            } else if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else {
+                attempt.follow()
+            }
+        });
         let http = reqwest::Client::builder()
             .user_agent(concat!("seedq/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10).min(timeout))
             .timeout(timeout)
-            // reqwest drops `Authorization` when a redirect leaves the host.
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(policy)
             .build()?;
-        let api_origin = Url::parse(api_root)?.origin();
         Ok(Client {
             http,
             api_root: api_root.trim_end_matches('/').to_owned(),
             api_origin,
+            redirects_noted: Arc::default(),
         })
     }
 
@@ -117,9 +142,33 @@ impl Client {
                 }
             }
         };
+        if response.url() != url {
+            self.note_redirect(url, response.url());
+        }
         let rate = RateLimit::from_headers(response.headers());
         let result = classify(url, response, rate.as_ref()).await;
         Fetched { rate, result }
+    }
+}
+
+impl Client {
+    /// Logs (once per repository) that GitHub redirected a request: usually a renamed
+    /// or transferred repository, whose data keeps the name the user typed.
+    fn note_redirect(&self, from: &Url, to: &Url) {
+        let key: String = from.path().split('/').take(4).collect::<Vec<_>>().join("/");
+        let first = self
+            .redirects_noted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone());
+        if first {
+            tracing::info!(
+                "GET {from} was redirected to {to}: {key} has moved (renamed or transferred?); \
+                 following, and storing its data under the name given"
+            );
+        } else {
+            tracing::debug!("GET {from} was redirected to {to}");
+        }
     }
 }
 
@@ -183,8 +232,11 @@ async fn classify(
                     retry_after: retry_after(&headers, now).unwrap_or(SECONDARY_DEFAULT_PAUSE),
                 })
             } else if exhausted || mentions_primary_limit(&message) {
+                let now_ms = now.timestamp_millis();
                 Err(FetchError::Exhausted {
-                    reset_at_ms: rate.and_then(|r| r.reset_at_ms(now.timestamp_millis())),
+                    reset_at_ms: rate
+                        .and_then(|r| r.reset_at_ms(now_ms))
+                        .map(|reset| reset.max(now_ms + MIN_EXHAUSTED_WAIT_MS)),
                 })
             } else if code == 429 || retry_after(&headers, now).is_some() {
                 Err(FetchError::Secondary {
@@ -196,6 +248,18 @@ async fn classify(
                     describe_status(code)
                 )))
             }
+        }
+        // Only redirects the policy refused come back: they leave the API's origin.
+        300..=399 => {
+            let location = headers
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("nowhere");
+            Err(FetchError::Fatal(format!(
+                "HTTP {code}: redirected to {location}, away from the API host {}; not followed \
+                 (a token is only ever sent to the API host)",
+                url.origin().ascii_serialization()
+            )))
         }
         500..=599 => Err(FetchError::Transient(format!(
             "GET {url}: HTTP {code} server error"
@@ -209,17 +273,27 @@ async fn classify(
     }
 }
 
-/// Reads the body, refusing anything over [`MAX_BODY_BYTES`].
+/// Reads the body, refusing anything over [`MAX_BODY_BYTES`] (before reading it when
+/// `content-length` says so). An oversized page is final: asking again gets the same.
 async fn read_capped(url: &Url, mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+    let too_large = || {
+        FetchError::Fatal(format!(
+            "GET {url}: response body larger than {} MiB; not a page seedq can store",
+            MAX_BODY_BYTES / (1024 * 1024)
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    {
+        return Err(too_large());
+    }
     let mut bytes = Vec::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(FetchError::Transient(format!(
-                        "GET {url}: body larger than {} MiB",
-                        MAX_BODY_BYTES / (1024 * 1024)
-                    )));
+                    return Err(too_large());
                 }
                 bytes.extend_from_slice(&chunk);
             }
@@ -302,5 +376,135 @@ impl Client {
                 .map_err(|e| FetchError::Transient(format!("GET {url}: unexpected body: {e}"))),
             Body::NotModified => Err(FetchError::Transient(format!("GET {url}: unexpected 304"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Classifies a canned answer, as `get` would.
+    fn classify_answer(
+        status: u16,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Body, FetchError> {
+        let mut builder = hyper::Response::builder().status(status);
+        for (name, value) in headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let response = reqwest::Response::from(builder.body(body.to_vec()).unwrap());
+        let rate = RateLimit::from_headers(response.headers());
+        let url = Url::parse("https://api.github.com/repos/a/b/pulls").unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(classify(&url, response, rate.as_ref()))
+    }
+
+    fn header_pool() -> impl Strategy<Value = Vec<(String, String)>> {
+        let name = prop_oneof![
+            Just("x-ratelimit-remaining"),
+            Just("x-ratelimit-reset"),
+            Just("x-ratelimit-limit"),
+            Just("retry-after"),
+            Just("link"),
+            Just("location"),
+            Just("content-length"),
+        ];
+        let value = prop_oneof![
+            "-?[0-9]{0,25}",
+            "[ -~]{0,40}",
+            Just("Wed, 21 Oct 2015 07:28:00 GMT".to_owned()),
+        ];
+        proptest::collection::vec((name.prop_map(str::to_owned), value), 0..6)
+    }
+
+    proptest! {
+        #[test]
+        fn any_answer_is_classified_without_panicking(
+            status in 100u16..600,
+            headers in header_pool(),
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            // Header values http rejects would never reach classify.
+            let headers: Vec<_> = headers
+                .into_iter()
+                .filter(|(_, v)| reqwest::header::HeaderValue::from_str(v).is_ok())
+                .collect();
+            // A wrong content-length is refused by http before classify sees it.
+            let headers: Vec<_> = headers.into_iter().filter(|(n, _)| n != "content-length").collect();
+            let _ = classify_answer(status, &headers, &body);
+        }
+
+        #[test]
+        fn an_exhausted_answer_never_asks_for_a_wait_outside_one_second_to_an_hour(
+            status in prop_oneof![Just(403u16), Just(429)],
+            reset in any::<i64>(),
+        ) {
+            let headers = vec![
+                ("x-ratelimit-remaining".to_owned(), "0".to_owned()),
+                ("x-ratelimit-reset".to_owned(), reset.to_string()),
+            ];
+            let before = chrono::Utc::now().timestamp_millis();
+            let result = classify_answer(status, &headers, br#"{"message": "API rate limit exceeded"}"#);
+            let after = chrono::Utc::now().timestamp_millis();
+            match result {
+                Err(FetchError::Exhausted { reset_at_ms: Some(at) }) => {
+                    prop_assert!(at >= before + MIN_EXHAUSTED_WAIT_MS);
+                    prop_assert!(at <= after + super::super::ratelimit::MAX_WAIT.as_millis() as i64 + MIN_EXHAUSTED_WAIT_MS);
+                }
+                // A negative reset counts as absent: the worker's default wait applies.
+                Err(FetchError::Exhausted { reset_at_ms: None }) => prop_assert!(reset < 0),
+                other => prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        #[test]
+        fn a_redirect_that_reaches_classify_is_final(status in prop_oneof![Just(301u16), Just(302), Just(303), Just(307), Just(308)], to in "[ -~]{0,60}") {
+            let headers = vec![("location".to_owned(), to)];
+            let result = classify_answer(status, &headers, b"");
+            prop_assert!(matches!(&result, Err(FetchError::Fatal(m)) if m.contains("not followed")), "{result:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_the_documented_outcomes() {
+        let none: &[(String, String)] = &[];
+        assert!(matches!(
+            classify_answer(401, none, b"{}"),
+            Err(FetchError::BadCredentials)
+        ));
+        for code in [500, 502, 503, 504, 408] {
+            assert!(matches!(
+                classify_answer(code, none, b"<html>"),
+                Err(FetchError::Transient(_))
+            ));
+        }
+        for code in [404, 409, 410, 451, 422] {
+            assert!(matches!(
+                classify_answer(code, none, b"{}"),
+                Err(FetchError::Fatal(_))
+            ));
+        }
+        let permission = classify_answer(403, none, br#"{"message": "Resource not accessible"}"#);
+        assert!(matches!(permission, Err(FetchError::Fatal(_))));
+        let secondary = classify_answer(
+            403,
+            &[("retry-after".to_owned(), "7".to_owned())],
+            br#"{"message": "You have exceeded a secondary rate limit"}"#,
+        );
+        assert!(
+            matches!(secondary, Err(FetchError::Secondary { retry_after }) if retry_after == Duration::from_secs(7))
+        );
+        assert!(matches!(
+            classify_answer(200, none, b"[]"),
+            Ok(Body::Page { .. })
+        ));
+        assert!(matches!(
+            classify_answer(304, none, b""),
+            Ok(Body::NotModified)
+        ));
     }
 }

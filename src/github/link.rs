@@ -63,6 +63,34 @@ mod tests {
         }
 
         #[test]
+        fn finds_next_whatever_the_order_spacing_and_case(
+            url in "https://[a-z]{1,10}/[a-z0-9?=&]{0,20}",
+            others in proptest::collection::vec(prop_oneof![Just("prev"), Just("last"), Just("first")], 0..3),
+            at in 0usize..4,
+            space in "[ ]{0,3}",
+            upper in any::<bool>(),
+        ) {
+            let rel = if upper { "NEXT" } else { "next" };
+            let mut parts: Vec<String> = others
+                .iter()
+                .enumerate()
+                .map(|(i, r)| format!("<https://x/{i}>;{space}rel=\"{r}\""))
+                .collect();
+            let at = at.min(parts.len());
+            parts.insert(at, format!("<{url}>;{space}rel=\"{rel}\""));
+            prop_assert_eq!(next_url(&parts.join(&format!(",{space}"))), Some(url));
+        }
+
+        #[test]
+        fn a_found_url_is_never_empty_and_never_holds_a_closing_bracket(header in "[<>; =\",a-z/:.]{0,60}") {
+            if let Some(url) = next_url(&header) {
+                prop_assert!(!url.is_empty());
+                prop_assert!(!url.contains('>'));
+                prop_assert!(header.contains(&url));
+            }
+        }
+
+        #[test]
         fn finds_any_next_url(url in "https://[a-z]{1,10}/[a-z0-9?=&]{0,20}") {
             let header = format!("<{url}>; rel=\"next\", <https://x/last>; rel=\"last\"");
             prop_assert_eq!(next_url(&header), Some(url));

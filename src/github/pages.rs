@@ -184,7 +184,68 @@ mod tests {
         assert!(parse(Kind::CheckRuns, br#"[]"#).is_err());
     }
 
+    /// Any JSON value, nested a few levels.
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "[ -~]{0,10}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 40, 6, |inner| {
+            let keys = prop_oneof![
+                Just("number".to_owned()),
+                Just("id".to_owned()),
+                Just("sha".to_owned()),
+                Just("filename".to_owned()),
+                Just("user".to_owned()),
+                Just("head".to_owned()),
+                Just("check_runs".to_owned()),
+                Just("title".to_owned()),
+                "[a-z]{1,6}",
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map(keys, inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
     proptest! {
+        #[test]
+        fn any_json_is_rows_or_an_error_never_a_panic(value in json()) {
+            let bytes = serde_json::to_vec(&value).unwrap();
+            for kind in [Kind::Pulls].into_iter().chain(Kind::ALL_PER_PR) {
+                if let Ok(rows) = parse(kind, &bytes) {
+                    // Rows come only from an array, the check-runs wrapper (an object,
+                    // or serde's sequence form of it) or a detail.
+                    let items = match (kind, &value) {
+                        (Kind::Pull, _) => 1,
+                        (Kind::CheckRuns, serde_json::Value::Array(a)) => {
+                            a[0].as_array().map_or(0, Vec::len)
+                        }
+                        (Kind::CheckRuns, _) => value["check_runs"].as_array().map_or(0, Vec::len),
+                        (_, serde_json::Value::Array(a)) => a.len(),
+                        _ => usize::MAX,
+                    };
+                    prop_assert_eq!(rows.len(), items);
+                }
+            }
+        }
+
+        #[test]
+        fn a_page_of_n_files_with_extra_fields_gives_n_rows(names in proptest::collection::vec("[a-z/.]{1,20}", 0..50), extra in "[a-z]{1,8}") {
+            let items: Vec<serde_json::Value> = names
+                .iter()
+                .map(|n| serde_json::json!({"filename": n, extra.clone(): [1, {"x": null}], "additions": 3}))
+                .collect();
+            let rows = parse(Kind::Files, &serde_json::to_vec(&items).unwrap()).unwrap();
+            prop_assert_eq!(rows.len(), names.len());
+        }
+
         #[test]
         fn never_panics(body in proptest::collection::vec(any::<u8>(), 0..200)) {
             for kind in [Kind::Pulls].into_iter().chain(Kind::ALL_PER_PR) {

@@ -34,7 +34,7 @@ impl RateLimit {
     /// reset in the past or far future cannot stall or spin the pool.
     pub fn reset_at_ms(&self, now_ms: i64) -> Option<i64> {
         let reset_ms = self.reset_epoch_secs?.saturating_mul(1000);
-        Some(reset_ms.clamp(now_ms, now_ms + MAX_WAIT.as_millis() as i64))
+        Some(reset_ms.clamp(now_ms, now_ms.saturating_add(MAX_WAIT.as_millis() as i64)))
     }
 
     /// True when the headers say the token has no quota left in this window.
@@ -154,6 +154,40 @@ mod tests {
                 let _ = rate.reset_at_ms(i64::MIN);
             }
             let _ = retry_after(&map, chrono::Utc::now());
+        }
+
+        #[test]
+        fn a_reset_is_always_clamped_between_now_and_an_hour(reset in any::<i64>(), now in 0i64..4_000_000_000_000) {
+            let rate = RateLimit { reset_epoch_secs: Some(reset), ..RateLimit::default() };
+            let at = rate.reset_at_ms(now).unwrap();
+            prop_assert!(at >= now && at <= now + MAX_WAIT.as_millis() as i64);
+        }
+
+        #[test]
+        fn retry_after_never_exceeds_the_longest_wait(seconds in any::<u64>(), offset in -10_000_000i64..10_000_000) {
+            let now = chrono::Utc::now();
+            let wait = retry_after(&headers(&[("retry-after", &seconds.to_string())]), now).unwrap();
+            prop_assert!(wait <= MAX_WAIT);
+            prop_assert_eq!(wait, Duration::from_secs(seconds).min(MAX_WAIT));
+            let date = (now + chrono::Duration::seconds(offset)).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            let wait = retry_after(&headers(&[("retry-after", &date)]), now).unwrap();
+            prop_assert!(wait <= MAX_WAIT);
+            if offset <= 0 {
+                prop_assert_eq!(wait, Duration::ZERO);
+            } else {
+                let expected = Duration::from_secs(offset as u64).min(MAX_WAIT);
+                prop_assert!(wait + Duration::from_secs(1) >= expected && wait <= expected);
+            }
+        }
+
+        #[test]
+        fn numbers_that_are_negative_or_not_numbers_count_as_absent(value in "[ -~]{0,30}") {
+            let map = headers(&[("x-ratelimit-remaining", &value)]);
+            let parsed = RateLimit::from_headers(&map).and_then(|r| r.remaining);
+            match value.trim().parse::<i64>() {
+                Ok(n) if n >= 0 => prop_assert_eq!(parsed, Some(n)),
+                _ => prop_assert_eq!(parsed, None),
+            }
         }
     }
 }

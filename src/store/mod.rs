@@ -62,12 +62,24 @@ impl Store {
     /// and databases written by a newer seedq; then applies pending migrations.
     pub async fn open(path: &Path, create: Create, max_connections: u32) -> Result<Store> {
         check_file(path, create)?;
+        // Judge an existing file on a read-only connection first: opening the pool
+        // switches the file to WAL mode, which is already a write. A hot rollback
+        // journal (a process killed while creating the database) needs a writer to
+        // recover it first, so that file is judged on the pool instead.
+        let exists = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let mut judge_on_pool = exists && journal_path(path).exists();
+        if exists && !judge_on_pool {
+            judge_on_pool = !check_schema(path).await?;
+        }
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(create == Create::IfMissing)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(60))
+            // SQLite checkpoints the WAL every 1,000 pages on its own; this also
+            // truncates the file after a checkpoint, so a long run's WAL stays small.
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string())
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
@@ -75,11 +87,14 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| refuse_open(path, e))?;
+        if judge_on_pool {
+            let mut conn = pool.acquire().await?;
+            check_schema_on(path, &mut conn).await?;
+        }
         let store = Store {
             pool,
             path: path.to_owned(),
         };
-        store.check_schema_version().await?;
         MIGRATOR.run(&store.pool).await?;
         Ok(store)
     }
@@ -108,30 +123,82 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
 
-    /// Refuses a database migrated by a newer seedq: its schema may mean other things.
-    async fn check_schema_version(&self) -> Result<()> {
-        let has_table: Option<(String,)> = sqlx::query_as(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| refuse_open(&self.path, e))?;
-        if has_table.is_none() {
-            return Ok(());
-        }
+/// Bytes the WAL file is truncated to after a checkpoint (64 MiB).
+pub const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Refuses, on a read-only connection, a database migrated by a newer seedq (its schema
+/// may mean other things) and a SQLite database of another application (seedq would
+/// add its tables to it). Returns false when a read-only connection cannot judge the
+/// file (SQLite must first recover it, which takes a writer).
+async fn check_schema(path: &Path) -> Result<bool> {
+    use sqlx::{ConnectOptions, Connection};
+    let connected = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .busy_timeout(Duration::from_secs(60))
+        .connect()
+        .await;
+    let mut conn = match connected {
+        Ok(conn) => conn,
+        Err(e) if needs_writer(&e) => return Ok(false),
+        Err(e) => return Err(refuse_open(path, e)),
+    };
+    let result = check_schema_on(path, &mut conn).await;
+    let _ = conn.close().await;
+    match result {
+        Err(StoreError::Sql(e)) if needs_writer(&e) => Ok(false),
+        Err(StoreError::Sql(e)) => Err(refuse_open(path, e)),
+        other => other.map(|()| true),
+    }
+}
+
+/// SQLITE_READONLY and its extended codes (a hot journal or a WAL to recover).
+fn needs_writer(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 8)
+}
+
+/// The checks of [`check_schema`], on a given connection.
+async fn check_schema_on(path: &Path, conn: &mut sqlx::SqliteConnection) -> Result<()> {
+    let shown = path.display();
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')
+         AND name NOT LIKE 'sqlite_%'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if tables.is_empty() {
+        Ok(())
+    } else if !tables.iter().any(|(name,)| name == "_sqlx_migrations") {
+        Err(StoreError::Refused(format!(
+            "{shown} is a SQLite database of another application (tables such as {:?}, no \
+             seedq schema); refusing to touch it (pass another --db)",
+            tables[0].0
+        )))
+    } else {
         let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?;
         let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
-        if let Some((unknown,)) = applied.iter().find(|(v,)| !known.contains(v)) {
-            return Err(StoreError::Refused(format!(
-                "{} was written by a newer seedq (schema version {unknown}); upgrade seedq to use it",
-                self.path.display()
-            )));
+        match applied.iter().find(|(v,)| !known.contains(v)) {
+            Some((unknown,)) => Err(StoreError::Refused(format!(
+                "{shown} was written by a newer seedq (schema version {unknown}); upgrade seedq to use it"
+            ))),
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// SQLite's rollback journal next to `path`.
+fn journal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-journal");
+    PathBuf::from(name)
 }
 
 /// Checks the path before SQLite touches it, so a wrong path is refused untouched.

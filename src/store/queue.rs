@@ -150,6 +150,7 @@ impl Store {
     /// module's invariants.
     pub async fn claim(&self, owner: &str, fingerprints: &str, now: i64) -> Result<Claim> {
         let mut tx = self.begin_immediate().await?;
+        super::workers::ensure_registered(&mut tx, owner, now).await?;
         rescue_abandoned(&mut tx, now).await?;
         let job = sqlx::query!(
             r#"SELECT q.id, q.repo, q.kind, q.pr_number, q.page, q.url, q.attempts,

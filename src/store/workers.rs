@@ -6,9 +6,21 @@
 
 use super::queue::LEASE_MS;
 use super::{Result, Store};
+use sqlx::SqliteConnection;
 
 /// A worker whose heartbeat is older than this is taken for dead.
 pub const STALE_AFTER_MS: i64 = 20_000;
+
+/// [`STALE_AFTER_MS`], or the test-only `SEEDQ_STALE_AFTER_MS`.
+fn stale_after_ms() -> i64 {
+    static STALE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *STALE.get_or_init(|| {
+        std::env::var("SEEDQ_STALE_AFTER_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(STALE_AFTER_MS)
+    })
+}
 
 impl Store {
     pub async fn register_worker(&self, id: &str, now: i64) -> Result<()> {
@@ -28,10 +40,12 @@ impl Store {
         self.reap_dead_workers(id, now).await
     }
 
-    /// Renews this worker's heartbeat and the leases of its running jobs.
+    /// Renews this worker's heartbeat (registering it again if another process took it
+    /// for dead) and the leases of its running jobs.
     pub async fn heartbeat(&self, id: &str, now: i64) -> Result<()> {
         let lease_expires_at = now + LEASE_MS;
         let mut tx = self.begin_immediate().await?;
+        ensure_registered(&mut tx, id, now).await?;
         sqlx::query!("UPDATE workers SET heartbeat_at = ? WHERE id = ?", now, id)
             .execute(&mut *tx)
             .await?;
@@ -59,7 +73,7 @@ impl Store {
             .into_iter()
             .filter(|w| w.id != me)
             .filter(|w| {
-                w.heartbeat_at < now - STALE_AFTER_MS
+                w.heartbeat_at < now - stale_after_ms()
                     || (w.host == host && (w.pid == my_pid || !process_alive(w.pid)))
             })
             .map(|w| w.id)
@@ -89,6 +103,36 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Registers worker `id` again if its row is gone: another process took it for dead
+/// (it was paused, e.g. Ctrl-Z or a suspended laptop, past [`STALE_AFTER_MS`]) and took
+/// over its jobs. Without its row, every job it claimed after resuming would be taken
+/// over again at once and fetched twice. Called inside `claim`'s transaction.
+pub(super) async fn ensure_registered(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: i64,
+) -> Result<()> {
+    let pid = i64::from(std::process::id());
+    let host = host_name();
+    let added = sqlx::query!(
+        "INSERT INTO workers (id, pid, host, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?4)
+         ON CONFLICT (id) DO NOTHING",
+        id,
+        pid,
+        host,
+        now
+    )
+    .execute(&mut *conn)
+    .await?;
+    if added.rows_affected() > 0 {
+        tracing::warn!(
+            "this process was taken for stopped (paused longer than its heartbeat allows); \
+             its jobs in flight were handed to another worker and it carries on with new ones"
+        );
+    }
+    Ok(())
 }
 
 fn host_name() -> String {

@@ -470,6 +470,30 @@ impl State {
         }
     }
 
+    /// Counts and logs a request answered by an override (no quota used).
+    pub fn record_hostile(&mut self, cfg: &FakeConfig, req: Incoming<'_>, status: u16) {
+        self.stats.total_requests += 1;
+        if let Some(t) = req.token {
+            let since_start = req.at.saturating_duration_since(self.start).as_millis() as u64;
+            let ts = self.stats.per_token.entry(t.to_string()).or_default();
+            ts.requests += 1;
+            ts.first_request.get_or_insert(req.at);
+            ts.first_request_ms.get_or_insert(since_start);
+            ts.last_request = Some(req.at);
+            ts.last_request_ms = Some(since_start);
+        }
+        self.record(
+            cfg,
+            &req,
+            None,
+            status,
+            false,
+            Outcome::Hostile,
+            epoch_ms(),
+            None,
+        );
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn record(
         &mut self,

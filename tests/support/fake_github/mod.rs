@@ -16,6 +16,12 @@
 //! #1 SQL-injection title, #2 unicode/emoji title, #3 300 commits (250 served), #4 title with
 //! quotes and newlines, #5 150 files, #6 120 commits, #7 deleted author (`"user": null`).
 //!
+//! Hostile and broken answers for robustness tests: [`FakeConfig::overrides`] answers a
+//! path (all of its requests, or the first N) with any status, headers and body, a hang,
+//! a truncated body or a huge one; [`FakeConfig::renamed_repos`] answers an old name with
+//! GitHub's 301. [`FakeGithub::spawn_at`] listens on another loopback address (a second
+//! "host"), and [`FakeGithub::hits`] counts the requests for a path.
+//!
 //! Layout: `data` (deterministic generation), `json` (GitHub's JSON shapes), `api` (routes,
 //! pagination, `link` headers, caps), `limits` (accounts, windows, penalties, faults, stats),
 //! `server` (hyper plumbing, `/_fake/...` control routes).
@@ -74,6 +80,88 @@ pub struct FakeConfig {
     pub record_requests: bool,
     /// Injected faults; can be changed at runtime with [`FakeGithub::set_faults`].
     pub faults: Faults,
+    /// Hostile or broken answers given instead of the real ones, checked in order before
+    /// authentication and rate limiting (they use no quota). Default: none.
+    pub overrides: Vec<Override>,
+    /// Renamed repositories, old `owner/name` -> new (case-insensitive): every request
+    /// naming the old one by name is answered `301 Moved Permanently` to the same path
+    /// under `/repositories/{id of the new one}`, as GitHub does. Default: none.
+    pub renamed_repos: HashMap<String, String>,
+}
+
+/// A hostile or broken answer (see [`FakeConfig::overrides`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hostile {
+    /// Answer with exactly this status, these headers and this body: HTML error pages,
+    /// bodies that are not JSON, garbage `link` or rate-limit headers, redirects.
+    Respond {
+        /// HTTP status.
+        status: u16,
+        /// Headers, sent as given (no `content-type` unless listed).
+        headers: Vec<(String, String)>,
+        /// Body.
+        body: Vec<u8>,
+    },
+    /// Read the request and never answer (the connection stays open).
+    Hang,
+    /// Announce `content-length: declared`, send only `body`, then close the connection.
+    Truncated {
+        /// The announced length (larger than `body`).
+        declared: usize,
+        /// What is actually sent.
+        body: Vec<u8>,
+    },
+    /// 200 with a JSON array body of about `bytes` bytes.
+    Huge {
+        /// Body size.
+        bytes: usize,
+    },
+}
+
+/// Which requests get a [`Hostile`] answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    /// The request path without its query (`/repos/acme/widgets/pulls/2/files`), or `"*"`
+    /// for every API path but `/rate_limit`.
+    pub path: String,
+    /// How many matching requests get the answer before the real one resumes; `None`: all.
+    pub times: Option<u32>,
+    /// The answer.
+    pub answer: Hostile,
+}
+
+impl Override {
+    /// Every request for `path` gets `answer`.
+    pub fn always(path: &str, answer: Hostile) -> Override {
+        Override {
+            path: path.to_string(),
+            times: None,
+            answer,
+        }
+    }
+
+    /// The first `times` requests for `path` get `answer`, later ones the real answer.
+    pub fn first(times: u32, path: &str, answer: Hostile) -> Override {
+        Override {
+            path: path.to_string(),
+            times: Some(times),
+            answer,
+        }
+    }
+}
+
+impl Hostile {
+    /// A `Respond` answer with `(name, value)` headers given as string slices.
+    pub fn respond(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Hostile {
+        Hostile::Respond {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_vec(),
+        }
+    }
 }
 
 impl Default for FakeConfig {
@@ -92,6 +180,8 @@ impl Default for FakeConfig {
             etag_per_token: false,
             record_requests: true,
             faults: Faults::default(),
+            overrides: Vec::new(),
+            renamed_repos: HashMap::new(),
         }
     }
 }
@@ -230,6 +320,8 @@ pub enum Outcome {
     ServerError,
     /// Connection closed without a response.
     Dropped,
+    /// A [`Hostile`] answer from [`FakeConfig::overrides`] (no quota used).
+    Hostile,
 }
 
 /// One request as the server saw it.
@@ -342,8 +434,14 @@ impl FakeGithub {
     /// Same as [`FakeGithub::spawn`] on the given port (0 = any free port).
     /// Panics if the port cannot be bound.
     pub fn spawn_on(config: FakeConfig, port: u16) -> FakeGithub {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port))
-            .unwrap_or_else(|e| panic!("fake github: cannot bind 127.0.0.1:{port}: {e}"));
+        Self::spawn_at(config, std::net::Ipv4Addr::LOCALHOST.into(), port)
+    }
+
+    /// Same as [`FakeGithub::spawn_on`] on another loopback address, e.g. 127.0.0.2 (a
+    /// "different host" for tests of where tokens may go).
+    pub fn spawn_at(config: FakeConfig, ip: std::net::IpAddr, port: u16) -> FakeGithub {
+        let listener = std::net::TcpListener::bind((ip, port))
+            .unwrap_or_else(|e| panic!("fake github: cannot bind {ip}:{port}: {e}"));
         listener.set_nonblocking(true).expect("set_nonblocking");
         let addr = listener.local_addr().expect("local_addr");
         let shared = Arc::new(server::Shared::new(config, addr.port()));
@@ -405,6 +503,15 @@ impl FakeGithub {
     /// Every request received so far, in arrival order (empty if `record_requests` is off).
     pub fn requests_log(&self) -> Vec<RequestRecord> {
         self.shared.requests_log()
+    }
+
+    /// Requests received for `path` (without query), in the request log.
+    pub fn hits(&self, path: &str) -> u64 {
+        self.shared
+            .requests_log()
+            .iter()
+            .filter(|r| r.path.split('?').next() == Some(path))
+            .count() as u64
     }
 
     /// Changes a PR so a later refresh sees it changed: title suffix `" (edited)"` (then

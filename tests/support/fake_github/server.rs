@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use super::api::{self, LinkCtx, RepoRef, Route};
 use super::data::{Repo, Touch};
 use super::limits::{self, Incoming, Reply, State};
-use super::{lock, FakeConfig, Faults, PrTruth, RequestRecord, Stats, Truth};
+use super::{lock, FakeConfig, Faults, Hostile, PrTruth, RequestRecord, Stats, Truth};
 
 /// The error a service returns to make hyper close the connection without a response.
 #[derive(Debug)]
@@ -44,6 +44,8 @@ pub struct Shared {
     touches: RwLock<Vec<HashMap<u64, Touch>>>,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    /// Per entry of `config.overrides`: how many requests it has answered.
+    override_uses: Mutex<Vec<u32>>,
 }
 
 struct InFlight<'a>(&'a AtomicU64);
@@ -77,10 +79,65 @@ impl Shared {
             repos,
             port,
             state: Mutex::new(state),
+            override_uses: Mutex::new(vec![0; config.overrides.len()]),
             config,
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
         }
+    }
+
+    /// The hostile answer for `path`, if an override still applies (and counts it).
+    fn take_override(&self, path: &str) -> Option<Hostile> {
+        let mut uses = lock(&self.override_uses);
+        for (i, o) in self.config.overrides.iter().enumerate() {
+            let matches = if o.path == "*" {
+                !path.ends_with("/rate_limit")
+            } else {
+                o.path == path
+            };
+            if matches && o.times.is_none_or(|t| uses[i] < t) {
+                uses[i] += 1;
+                return Some(o.answer.clone());
+            }
+        }
+        None
+    }
+
+    /// The 301 for a request naming a renamed repository, if it does.
+    fn renamed(&self, route: &Route, prefix: &str, host: &str, query: &str) -> Option<Hostile> {
+        let Route::Repo {
+            by: RepoRef::Name(name),
+            sub,
+        } = route
+        else {
+            return None;
+        };
+        let (_, new) = self
+            .config
+            .renamed_repos
+            .iter()
+            .find(|(old, _)| old.eq_ignore_ascii_case(name))?;
+        let id = self.repo_by_name(new).map_or(0, |r| r.spec.id);
+        let mut location = format!("http://{host}{prefix}/repositories/{id}");
+        for s in sub {
+            location.push('/');
+            location.push_str(s);
+        }
+        if !query.is_empty() {
+            location.push('?');
+            location.push_str(query);
+        }
+        let body = format!(
+            r#"{{"message":"Moved Permanently","url":"{location}","documentation_url":"https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects"}}"#
+        );
+        Some(Hostile::respond(
+            301,
+            &[
+                ("content-type", "application/json; charset=utf-8"),
+                ("location", &location),
+            ],
+            body.as_bytes(),
+        ))
     }
 
     fn repo_by_name(&self, full_name: &str) -> Option<&Repo> {
@@ -326,8 +383,32 @@ async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Full
     if req.method() != Method::GET && req.method() != Method::HEAD {
         route = Route::Unknown;
     }
-    let answer = shared.repo_answer(&route, prefix, &host, &query);
     let method = req.method().to_string();
+    if let Some(moved) = shared.renamed(&route, prefix, &host, &query) {
+        return Ok(hostile_answer(
+            &shared,
+            token.as_deref(),
+            &method,
+            &path_and_query,
+            &route,
+            at,
+            moved,
+        )
+        .await);
+    }
+    if let Some(hostile) = shared.take_override(&path) {
+        return Ok(hostile_answer(
+            &shared,
+            token.as_deref(),
+            &method,
+            &path_and_query,
+            &route,
+            at,
+            hostile,
+        )
+        .await);
+    }
+    let answer = shared.repo_answer(&route, prefix, &host, &query);
     let reply = lock(&shared.state).decide(
         &shared.config,
         Incoming {
@@ -350,6 +431,67 @@ async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Full
             headers,
             body,
         } => Ok(respond(status, headers, body)),
+    }
+}
+
+/// Records and gives a [`Hostile`] answer (never returns for [`Hostile::Hang`]).
+async fn hostile_answer(
+    shared: &Shared,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    route: &Route,
+    at: Instant,
+    hostile: Hostile,
+) -> Response<Full<Bytes>> {
+    let status = match &hostile {
+        Hostile::Respond { status, .. } => *status,
+        Hostile::Truncated { .. } | Hostile::Huge { .. } => 200,
+        Hostile::Hang => 0,
+    };
+    lock(&shared.state).record_hostile(
+        &shared.config,
+        Incoming {
+            token,
+            method,
+            path,
+            route,
+            if_none_match: None,
+            answer: None,
+            at,
+        },
+        status,
+    );
+    match hostile {
+        Hostile::Respond {
+            status,
+            headers,
+            body,
+        } => {
+            let mut b = Response::builder().status(status);
+            for (k, v) in headers {
+                b = b.header(k, v);
+            }
+            b.body(Full::new(Bytes::from(body)))
+                .expect("hostile response")
+        }
+        Hostile::Hang => std::future::pending().await,
+        Hostile::Truncated { declared, body } => Response::builder()
+            .status(200)
+            .header("content-type", "application/json; charset=utf-8")
+            .header("content-length", declared.to_string())
+            .body(Full::new(Bytes::from(body)))
+            .expect("truncated response"),
+        Hostile::Huge { bytes } => {
+            // `[0,0,0,...,0]`: valid JSON of the wrong shape, about `bytes` long.
+            let mut body = Vec::with_capacity(bytes + 2);
+            body.push(b'[');
+            while body.len() + 2 < bytes {
+                body.extend_from_slice(b"0,");
+            }
+            body.extend_from_slice(b"0]");
+            respond(200, vec![("content-type", "application/json".into())], body)
+        }
     }
 }
 
