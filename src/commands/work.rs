@@ -166,7 +166,7 @@ fn env_millis(name: &str) -> Option<Duration> {
 }
 
 /// Cancels `shutdown` on the first SIGINT or SIGTERM, remembering which (as the exit
-/// code it calls for). A second signal exits at once.
+/// code it calls for). A second signal, a second or more later, exits at once.
 async fn watch_signals(shutdown: CancellationToken, signal: Arc<AtomicU8>) {
     #[cfg(unix)]
     {
@@ -177,13 +177,19 @@ async fn watch_signals(shutdown: CancellationToken, signal: Arc<AtomicU8>) {
         ) else {
             return;
         };
-        for _ in 0..2 {
+        let mut first_at: Option<std::time::Instant> = None;
+        loop {
             let code = tokio::select! {
                 _ = interrupt.recv() => super::exit::SIGINT,
                 _ = terminate.recv() => super::exit::SIGTERM,
             };
-            if shutdown.is_cancelled() {
-                std::process::exit(i32::from(code));
+            match first_at {
+                // `timeout`, process managers and a terminal's Ctrl-C may deliver the
+                // same stop to the process and its group at once: a repeat within a
+                // second is the same request, not "quit at once".
+                Some(at) if at.elapsed() < std::time::Duration::from_secs(1) => continue,
+                Some(_) => std::process::exit(i32::from(code)),
+                None => first_at = Some(std::time::Instant::now()),
             }
             signal.store(code, Ordering::SeqCst);
             tracing::info!(
