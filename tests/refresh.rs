@@ -58,19 +58,6 @@ fn assert_matches_truth(h: &Harness, fake: &FakeGithub) {
     }
 }
 
-fn exec(h: &Harness, sql: &str) {
-    use sqlx::Connection;
-    let url = format!("sqlite://{}", h.db.display());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
-        });
-}
-
 #[test]
 fn refresh_304_keeps_rows_and_spends_no_quota() {
     let fake = fake(30);
@@ -152,8 +139,7 @@ fn a_file_removed_upstream_leaves_the_view() {
     seed(&h);
     // Rows that the fake no longer serves: as if a file and a review were removed
     // upstream (the fake only ever adds them).
-    exec(
-        &h,
+    h.execute(
         "INSERT INTO gh_pr_files (repo, pr_number, filename, status) VALUES ('acme/widgets', 8, 'gone.rs', 'added');
          INSERT INTO gh_pr_reviews (repo, pr_number, review_id, state) VALUES ('acme/widgets', 8, 1, 'APPROVED');
          INSERT INTO gh_pr_files (repo, pr_number, filename, status) VALUES ('acme/widgets', 9, 'kept.rs', 'added')",
@@ -174,7 +160,7 @@ fn a_file_removed_upstream_leaves_the_view() {
         h.count("SELECT count(*) FROM pr_files WHERE filename = 'kept.rs'"),
         1
     );
-    exec(&h, "DELETE FROM gh_pr_files WHERE filename = 'kept.rs'");
+    h.execute("DELETE FROM gh_pr_files WHERE filename = 'kept.rs'");
     assert_matches_truth(&h, &fake);
 }
 
@@ -339,10 +325,7 @@ fn a_round_with_failed_jobs_does_not_move_the_mark() {
     let mark_of_round_2 = since().expect("a refresh has a mark");
     work(&h);
     // As if one of round 2's pages had failed for good.
-    exec(
-        &h,
-        "UPDATE job_queue SET state = 'failed' WHERE id = (SELECT max(id) FROM job_queue)",
-    );
+    h.execute("UPDATE job_queue SET state = 'failed' WHERE id = (SELECT max(id) FROM job_queue)");
     h.enqueue(REPO);
     assert_eq!(
         since(),

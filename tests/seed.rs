@@ -134,23 +134,10 @@ fn enqueue_twice_adds_no_work_and_reseeding_writes_no_duplicates() {
     let jobs = h.count("SELECT count(*) FROM jobs");
 
     // Replay every page: requeue all jobs and run again. Rows must not double.
-    sqlx_exec(&h, "UPDATE job_queue SET state = 'queued', run_at = 0");
+    h.execute("UPDATE job_queue SET state = 'queued', run_at = 0");
     h.seedq().arg("work").assert().success();
     assert_eq!(h.count("SELECT count(*) FROM jobs"), jobs);
     assert_matches_truth(&h, &fake, "acme/widgets");
-}
-
-fn sqlx_exec(h: &Harness, sql: &str) {
-    use sqlx::Connection;
-    let url = format!("sqlite://{}", h.db.display());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
-        });
 }
 
 #[test]

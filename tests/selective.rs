@@ -183,13 +183,10 @@ fn a_pr_that_left_the_selected_state_is_updated_on_refresh() {
         .find(|p| p.state == "closed")
         .unwrap();
     let n = closed.number;
-    exec(
-        &h,
-        &format!(
-            "INSERT INTO gh_pulls (repo, number, title, state, updated_at)
+    h.execute(&format!(
+        "INSERT INTO gh_pulls (repo, number, title, state, updated_at)
              VALUES ('{REPO}', {n}, 'old title', 'open', '2018-01-01T00:00:00Z')"
-        ),
-    );
+    ));
     fake.touch_pr(REPO, n);
     h.enqueue(REPO);
     h.seedq().arg("work").assert().success();
@@ -203,17 +200,4 @@ fn a_pr_that_left_the_selected_state_is_updated_on_refresh() {
         0,
         "a PR outside the selection is not fetched"
     );
-}
-
-fn exec(h: &Harness, sql: &str) {
-    use sqlx::Connection;
-    let url = format!("sqlite://{}", h.db.display());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
-        });
 }

@@ -86,6 +86,21 @@ impl Harness {
         })
     }
 
+    /// Runs one statement on a read-write connection (to set up or damage state).
+    pub fn execute(&self, sql: &str) {
+        let url = format!("sqlite://{}", self.db.display());
+        let sql = sql.to_owned();
+        block_on(async move {
+            let mut conn = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("open db");
+            sqlx::query(&sql)
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        });
+    }
+
     /// The first column of every row, as text.
     pub fn texts(&self, sql: &str) -> Vec<Option<String>> {
         let url = format!("sqlite://{}?mode=ro", self.db.display());
