@@ -95,6 +95,12 @@ fn main() {
             String::new(),
         );
         table.row(
+            "first request after a stated reset",
+            format!("{:.0} ms late (mean)", run.late_ms),
+            "0 ms".into(),
+            String::new(),
+        );
+        table.row(
             "refused for quota",
             format!("{}", run.refused),
             format!("≤ {} (1/token/window)", tokens * run.ideal_windows),
@@ -228,6 +234,8 @@ struct QuotaRun {
     ideal_wall: Duration,
     windows: usize,
     ideal_windows: usize,
+    /// Mean delay from a window's stated reset to the token's next request.
+    late_ms: f64,
 }
 
 /// A quota-bound seed with `tokens` tokens of [`LIMIT`] per [`WINDOW`], on a repository
@@ -267,12 +275,16 @@ fn quota_run(seedq: &Path, tokens: usize, full_windows: usize) -> QuotaRun {
 
     // Windows per token, from the fake's log: each answer names its window's end.
     let mut windows: HashMap<String, Vec<u64>> = HashMap::new();
+    // (token, window end) -> first request of that window.
+    let mut starts: HashMap<(String, u64), u64> = HashMap::new();
     let mut first_request = u64::MAX;
     let mut first_reset = 0;
     for record in log.iter().filter(|r| r.counted) {
         let (Some(token), Some(reset)) = (&record.token, record.reset_ms) else {
             continue;
         };
+        let start = starts.entry((token.clone(), reset)).or_insert(record.at_ms);
+        *start = (*start).min(record.at_ms);
         let ends = windows.entry(token.clone()).or_default();
         if !ends.contains(&reset) {
             ends.push(reset);
@@ -283,6 +295,17 @@ fn quota_run(seedq: &Path, tokens: usize, full_windows: usize) -> QuotaRun {
         }
     }
     let windows_used = windows.values().map(Vec::len).max().unwrap_or(0);
+    // How late each window after the first started, after the previous one's stated reset.
+    let mut lateness = Vec::new();
+    for (token, ends) in &mut windows {
+        ends.sort_unstable();
+        for pair in ends.windows(2) {
+            let stated_reset = pair[0].div_ceil(1000) * 1000;
+            let next_start = starts[&(token.clone(), pair[1])];
+            lateness.push(next_start as f64 - stated_reset as f64);
+        }
+    }
+    let late_ms = lateness.iter().sum::<f64>() / lateness.len().max(1) as f64;
     let ideal_windows = ideal.div_ceil(per_window) as usize;
     // The first window lasts until its stated reset (whole seconds), the others until
     // their end, and the last one's remainder takes one round trip.
@@ -297,6 +320,7 @@ fn quota_run(seedq: &Path, tokens: usize, full_windows: usize) -> QuotaRun {
         ideal_wall,
         windows: windows_used,
         ideal_windows,
+        late_ms,
     }
 }
 
