@@ -13,9 +13,11 @@ use crate::pool::TokenPool;
 use crate::store::queue::TokenEvent;
 use crate::store::{now_ms, Claim, ClaimedJob, Store};
 use rand::Rng;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -187,6 +189,12 @@ async fn work_loop(ctx: Arc<Context>) -> crate::store::Result<Stop> {
         if ctx.stop.is_cancelled() {
             return Ok(Stop::Drained);
         }
+        // Listen before claiming: a job that adds work between this claim finding
+        // nothing and the wait below must still wake this worker (`notify_waiters`
+        // keeps no permit for a worker that is not listening yet).
+        let woken = ctx.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         let now = now_ms();
         let claim = ctx
             .store
@@ -208,30 +216,32 @@ async fn work_loop(ctx: Arc<Context>) -> crate::store::Result<Stop> {
                 // Another worker's job may add work (it rings `wake`); a snoozed job
                 // becomes ready at `next_run_at`; other processes are polled.
                 let poll_ms = next_run_at.map_or(250, |at| (at - now).clamp(1, 250));
-                wait(&ctx, Duration::from_millis(poll_ms as u64)).await;
+                wait(&ctx, woken, Duration::from_millis(poll_ms as u64)).await;
             }
             Claim::NoToken { until, running } => {
                 let until = until.unwrap_or(now + 60_000).max(now);
                 if running > 0 {
                     // Answers in flight correct the quota estimate; look again then.
-                    wait(&ctx, Duration::from_millis(((until - now) as u64).min(250))).await;
+                    let poll = Duration::from_millis(((until - now) as u64).min(250));
+                    wait(&ctx, woken, poll).await;
                     continue;
                 }
                 if ctx.settings.exit_when_exhausted {
                     return Ok(Stop::Exhausted { until: Some(until) });
                 }
                 ctx.pool.announce_wait(until);
-                wait(&ctx, Duration::from_millis((until - now) as u64 + 5)).await;
+                wait(&ctx, woken, Duration::from_millis((until - now) as u64 + 5)).await;
             }
             Claim::NoUsableToken => return Ok(Stop::NoUsableToken),
         }
     }
 }
 
-/// Sleeps for `duration` unless work arrives or the process is stopping.
-async fn wait(ctx: &Context, duration: Duration) {
+/// Sleeps for `duration` unless work arrives (`woken`, listening since before the
+/// claim) or the process is stopping.
+async fn wait(ctx: &Context, woken: Pin<&mut Notified<'_>>, duration: Duration) {
     tokio::select! {
-        _ = ctx.wake.notified() => {}
+        _ = woken => {}
         _ = tokio::time::sleep(duration) => {}
         _ = ctx.shutdown.cancelled() => {}
         _ = ctx.stop.cancelled() => {}

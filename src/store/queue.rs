@@ -163,9 +163,12 @@ impl Store {
         )
         .fetch_optional(&mut *tx)
         .await?;
+        // `INDEXED BY`: left alone, the planner counts running jobs by scanning
+        // `job_queue_repo`, that is every job ever queued (milliseconds at 100,000).
         let Some(job) = job else {
             let idle = sqlx::query!(
-                r#"SELECT (SELECT count(*) FROM job_queue WHERE state = 'running') AS "running!: i64",
+                r#"SELECT (SELECT count(*) FROM job_queue INDEXED BY job_queue_running
+                           WHERE state = 'running') AS "running!: i64",
                           (SELECT min(run_at) FROM job_queue WHERE state = 'queued') AS "next_run_at: i64""#
             )
             .fetch_one(&mut *tx)
@@ -196,7 +199,8 @@ impl Store {
         let Some((token, effective)) = picked else {
             let wait = tokens::earliest_available(&mut tx, fingerprints, now).await?;
             let running = sqlx::query_scalar!(
-                r#"SELECT count(*) AS "n!: i64" FROM job_queue WHERE state = 'running'"#
+                r#"SELECT count(*) AS "n!: i64" FROM job_queue INDEXED BY job_queue_running
+                   WHERE state = 'running'"#
             )
             .fetch_one(&mut *tx)
             .await?;
