@@ -11,7 +11,7 @@ use crate::github::error::FetchError;
 use crate::github::{pages, Body, Client, Kind};
 use crate::pool::TokenPool;
 use crate::store::queue::TokenEvent;
-use crate::store::{now_ms, Claim, ClaimedJob, Store};
+use crate::store::{now_ms, Claim, ClaimedJob, Completion, Store};
 use rand::Rng;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -182,12 +182,19 @@ async fn heartbeat(ctx: Arc<Context>) {
 }
 
 async fn work_loop(ctx: Arc<Context>) -> crate::store::Result<Stop> {
+    // The job claimed in the transaction that completed the previous one, if any.
+    let mut next: Option<ClaimedJob> = None;
     loop {
-        if ctx.shutdown.is_cancelled() {
-            return Ok(Stop::Interrupted);
-        }
-        if ctx.stop.is_cancelled() {
-            return Ok(Stop::Drained);
+        if ctx.shutdown.is_cancelled() || ctx.stop.is_cancelled() {
+            // A job claimed but not sent yet goes back at once, attempt refunded.
+            if let Some(job) = next.take() {
+                ctx.store.release(&job, now_ms()).await?;
+            }
+            return Ok(if ctx.shutdown.is_cancelled() {
+                Stop::Interrupted
+            } else {
+                Stop::Drained
+            });
         }
         // Listen before claiming: a job that adds work between this claim finding
         // nothing and the wait below must still wake this worker (`notify_waiters`
@@ -196,13 +203,17 @@ async fn work_loop(ctx: Arc<Context>) -> crate::store::Result<Stop> {
         tokio::pin!(woken);
         woken.as_mut().enable();
         let now = now_ms();
-        let claim = ctx
-            .store
-            .claim(&ctx.owner, ctx.pool.fingerprints_json(), now)
-            .await?;
+        let claim = match next.take() {
+            Some(job) => Claim::Job(job),
+            None => {
+                ctx.store
+                    .claim(&ctx.owner, ctx.pool.fingerprints_json(), now)
+                    .await?
+            }
+        };
         match claim {
             Claim::Job(job) => {
-                run_job(&ctx, job).await?;
+                next = run_job(&ctx, job).await?;
                 // New jobs, a ready retry or quota the answer revealed: look again.
                 ctx.wake.notify_waiters();
             }
@@ -257,17 +268,19 @@ fn describe(job: &ClaimedJob) -> String {
     }
 }
 
-async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Result<()> {
+/// Runs one claimed job to its outcome; returns the worker's next job when the page's
+/// completion claimed one in the same transaction.
+async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Result<Option<ClaimedJob>> {
     let store = &ctx.store;
     let Some(token) = ctx.pool.get(&job.token) else {
         store.release(&job, now_ms()).await?;
-        return Ok(());
+        return Ok(None);
     };
     let kind = match job.kind.parse::<Kind>() {
         Ok(kind) => kind,
         Err(e) => {
             store.fail(&job, &e, None, now_ms()).await?;
-            return Ok(());
+            return Ok(None);
         }
     };
     let url = match ctx.client.resolve(&job.url) {
@@ -277,7 +290,7 @@ async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Result<()> {
             tracing::warn!("{message}");
             store.fail(&job, &message, None, now_ms()).await?;
             ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            return Ok(None);
         }
     };
     // A page an earlier round fetched is asked for conditionally: a 304 is free.
@@ -288,28 +301,38 @@ async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Result<()> {
         fetched = &mut fetch => fetched,
         _ = async { ctx.shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
             store.release(&job, now_ms()).await?;
-            return Ok(());
+            return Ok(None);
         }
     };
     ctx.counters.requests.fetch_add(1, Ordering::Relaxed);
     let now = now_ms();
     let rate = fetched.rate.as_ref();
+    let mut next_job = None;
     match fetched.result {
         Ok(Body::Page { bytes, etag, next }) => match pages::parse(kind, &bytes) {
             Ok(rows) => {
                 let planned = followups::plan(&job, kind, rows, next.as_deref());
                 let (rows, follow_ups) = (planned.rows, planned.jobs);
-                let added = !follow_ups.is_empty();
-                if store
-                    .complete(&job, Some(&rows), etag.as_deref(), &follow_ups, rate, now)
-                    .await?
-                {
+                let page = Completion {
+                    rows: Some(&rows),
+                    etag: etag.as_deref(),
+                    follow_ups: &follow_ups,
+                    rate,
+                };
+                let stopping = ctx.shutdown.is_cancelled() || ctx.stop.is_cancelled();
+                let (done, claimed) = if stopping {
+                    (store.complete(&job, page, now).await?, None)
+                } else {
+                    let fingerprints = ctx.pool.fingerprints_json();
+                    store
+                        .complete_and_claim(&job, page, &ctx.owner, fingerprints, now)
+                        .await?
+                };
+                next_job = claimed;
+                if done {
                     ctx.counters.pages.fetch_add(1, Ordering::Relaxed);
                 } else {
                     ctx.counters.fenced.fetch_add(1, Ordering::Relaxed);
-                }
-                if added {
-                    ctx.wake.notify_waiters();
                 }
             }
             Err(e) => retry_or_fail(ctx, &job, &format!("GET {url}: {e}"), rate).await?,
@@ -317,12 +340,13 @@ async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Result<()> {
         Ok(Body::NotModified) => {
             ctx.counters.not_modified.fetch_add(1, Ordering::Relaxed);
             let follow_ups = followups::after_not_modified(&job, kind);
-            store
-                .complete(&job, None, None, &follow_ups, rate, now)
-                .await?;
-            if !follow_ups.is_empty() {
-                ctx.wake.notify_waiters();
-            }
+            let page = Completion {
+                rows: None,
+                etag: None,
+                follow_ups: &follow_ups,
+                rate,
+            };
+            store.complete(&job, page, now).await?;
         }
         Err(FetchError::Exhausted { reset_at_ms }) => {
             ctx.counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -351,7 +375,7 @@ async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Result<()> {
             store.fail(&job, &message, rate, now).await?;
         }
     }
-    Ok(())
+    Ok(next_job)
 }
 
 async fn retry_or_fail(

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
 
-pub use queue::{Claim, ClaimedJob, NewJob};
+pub use queue::{Claim, ClaimedJob, Completion, NewJob};
 
 /// Migrations embedded in the binary and applied when a command opens the database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
