@@ -170,13 +170,13 @@ async fn heartbeat(ctx: Arc<Context>) {
         }
         beats += 1;
         let now = now_ms();
-        if let Err(e) = ctx.store.heartbeat(&ctx.owner, now).await {
-            tracing::warn!("heartbeat failed: {e}");
-        }
         if beats.is_multiple_of(5) {
             if let Err(e) = ctx.store.reap_dead_workers(&ctx.owner, now).await {
                 tracing::warn!("could not check for stopped workers: {e}");
             }
+        }
+        if let Err(e) = ctx.store.heartbeat(&ctx.owner, now).await {
+            tracing::warn!("heartbeat failed: {e}");
         }
     }
 }

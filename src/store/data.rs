@@ -9,6 +9,7 @@
 use super::Result;
 use crate::github::pages::{CommentRow, PullRow, Rows, User};
 use crate::github::Kind;
+use serde_json::json;
 use sqlx::SqliteConnection;
 
 fn login(user: &Option<User>) -> Option<&str> {
@@ -43,111 +44,125 @@ pub(super) async fn store_rows(
         }
         Rows::Pull(pull) => upsert_pull(conn, repo, pull, true).await?,
         Rows::Commits(commits) => {
-            for c in commits {
+            let items = commits.iter().map(|c| {
                 let detail = c.commit.as_ref();
                 let git_author = detail.and_then(|d| d.author.as_ref());
-                let author = login(&c.author);
-                let author_name = git_author.and_then(|a| a.name.as_deref());
-                let authored_at = git_author.and_then(|a| a.date.as_deref());
-                let message = detail.and_then(|d| d.message.as_deref());
-                sqlx::query!(
-                    "INSERT INTO gh_pr_commits (repo, pr_number, sha, author, author_name,
-                                                authored_at, message, page, seen_round)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (repo, pr_number, sha) DO UPDATE SET author = excluded.author,
-                         author_name = excluded.author_name, authored_at = excluded.authored_at,
-                         message = excluded.message, page = excluded.page,
-                         seen_round = excluded.seen_round",
-                    repo,
-                    pr,
+                json!([
                     c.sha,
-                    author,
-                    author_name,
-                    authored_at,
-                    message,
-                    page,
-                    round
-                )
-                .execute(&mut *conn)
-                .await?;
-            }
+                    login(&c.author),
+                    git_author.and_then(|a| a.name.as_deref()),
+                    git_author.and_then(|a| a.date.as_deref()),
+                    detail.and_then(|d| d.message.as_deref()),
+                ])
+            });
+            let Some(items) = json_array(items) else {
+                return Ok(());
+            };
+            sqlx::query!(
+                "INSERT INTO gh_pr_commits (repo, pr_number, sha, author, author_name,
+                                            authored_at, message, page, seen_round)
+                 SELECT ?1, ?2, value ->> 0, value ->> 1, value ->> 2, value ->> 3,
+                        value ->> 4, ?3, ?4
+                 FROM json_each(?5) WHERE true ORDER BY key
+                 ON CONFLICT (repo, pr_number, sha) DO UPDATE SET author = excluded.author,
+                     author_name = excluded.author_name, authored_at = excluded.authored_at,
+                     message = excluded.message, page = excluded.page,
+                     seen_round = excluded.seen_round",
+                repo,
+                pr,
+                page,
+                round,
+                items
+            )
+            .execute(&mut *conn)
+            .await?;
         }
         Rows::Reviews(reviews) => {
-            for r in reviews {
-                let reviewer = login(&r.user);
-                sqlx::query!(
-                    "INSERT INTO gh_pr_reviews (repo, pr_number, review_id, reviewer, state,
-                                                submitted_at, page, seen_round)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (repo, pr_number, review_id) DO UPDATE SET
-                         reviewer = excluded.reviewer, state = excluded.state,
-                         submitted_at = excluded.submitted_at, page = excluded.page,
-                         seen_round = excluded.seen_round",
-                    repo,
-                    pr,
-                    r.id,
-                    reviewer,
-                    r.state,
-                    r.submitted_at,
-                    page,
-                    round
-                )
-                .execute(&mut *conn)
-                .await?;
-            }
+            let items = reviews
+                .iter()
+                .map(|r| json!([r.id, login(&r.user), r.state, r.submitted_at]));
+            let Some(items) = json_array(items) else {
+                return Ok(());
+            };
+            sqlx::query!(
+                "INSERT INTO gh_pr_reviews (repo, pr_number, review_id, reviewer, state,
+                                            submitted_at, page, seen_round)
+                 SELECT ?1, ?2, value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?3, ?4
+                 FROM json_each(?5) WHERE true ORDER BY key
+                 ON CONFLICT (repo, pr_number, review_id) DO UPDATE SET
+                     reviewer = excluded.reviewer, state = excluded.state,
+                     submitted_at = excluded.submitted_at, page = excluded.page,
+                     seen_round = excluded.seen_round",
+                repo,
+                pr,
+                page,
+                round,
+                items
+            )
+            .execute(&mut *conn)
+            .await?;
         }
         Rows::Files(files) => {
-            for f in files {
-                sqlx::query!(
-                    "INSERT INTO gh_pr_files (repo, pr_number, filename, status, additions,
-                                              deletions, changes, page, seen_round)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (repo, pr_number, filename) DO UPDATE SET
-                         status = excluded.status, additions = excluded.additions,
-                         deletions = excluded.deletions, changes = excluded.changes,
-                         page = excluded.page, seen_round = excluded.seen_round",
-                    repo,
-                    pr,
-                    f.filename,
-                    f.status,
-                    f.additions,
-                    f.deletions,
-                    f.changes,
-                    page,
-                    round
-                )
-                .execute(&mut *conn)
-                .await?;
-            }
+            let items = files
+                .iter()
+                .map(|f| json!([f.filename, f.status, f.additions, f.deletions, f.changes]));
+            let Some(items) = json_array(items) else {
+                return Ok(());
+            };
+            sqlx::query!(
+                "INSERT INTO gh_pr_files (repo, pr_number, filename, status, additions,
+                                          deletions, changes, page, seen_round)
+                 SELECT ?1, ?2, value ->> 0, value ->> 1, value ->> 2, value ->> 3,
+                        value ->> 4, ?3, ?4
+                 FROM json_each(?5) WHERE true ORDER BY key
+                 ON CONFLICT (repo, pr_number, filename) DO UPDATE SET
+                     status = excluded.status, additions = excluded.additions,
+                     deletions = excluded.deletions, changes = excluded.changes,
+                     page = excluded.page, seen_round = excluded.seen_round",
+                repo,
+                pr,
+                page,
+                round,
+                items
+            )
+            .execute(&mut *conn)
+            .await?;
         }
         Rows::CheckRuns(runs) => {
-            for run in runs {
-                let head_sha = run.head_sha.as_deref().unwrap_or_default();
-                sqlx::query!(
-                    "INSERT INTO gh_check_runs (repo, pr_number, head_sha, check_run_id, name,
-                                                status, conclusion, started_at, completed_at,
-                                                page, seen_round)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (repo, pr_number, check_run_id) DO UPDATE SET
-                         head_sha = excluded.head_sha, name = excluded.name,
-                         status = excluded.status, conclusion = excluded.conclusion,
-                         started_at = excluded.started_at, completed_at = excluded.completed_at,
-                         page = excluded.page, seen_round = excluded.seen_round",
-                    repo,
-                    pr,
-                    head_sha,
+            let items = runs.iter().map(|run| {
+                json!([
+                    run.head_sha.as_deref().unwrap_or_default(),
                     run.id,
                     run.name,
                     run.status,
                     run.conclusion,
                     run.started_at,
                     run.completed_at,
-                    page,
-                    round
-                )
-                .execute(&mut *conn)
-                .await?;
-            }
+                ])
+            });
+            let Some(items) = json_array(items) else {
+                return Ok(());
+            };
+            sqlx::query!(
+                "INSERT INTO gh_check_runs (repo, pr_number, head_sha, check_run_id, name,
+                                            status, conclusion, started_at, completed_at,
+                                            page, seen_round)
+                 SELECT ?1, ?2, value ->> 0, value ->> 1, value ->> 2, value ->> 3,
+                        value ->> 4, value ->> 5, value ->> 6, ?3, ?4
+                 FROM json_each(?5) WHERE true ORDER BY key
+                 ON CONFLICT (repo, pr_number, check_run_id) DO UPDATE SET
+                     head_sha = excluded.head_sha, name = excluded.name,
+                     status = excluded.status, conclusion = excluded.conclusion,
+                     started_at = excluded.started_at, completed_at = excluded.completed_at,
+                     page = excluded.page, seen_round = excluded.seen_round",
+                repo,
+                pr,
+                page,
+                round,
+                items
+            )
+            .execute(&mut *conn)
+            .await?;
         }
         Rows::ReviewComments(comments) => {
             let seen = (round, page);
@@ -246,29 +261,37 @@ async fn upsert_comments(
     comments: &[CommentRow],
     (round, page): (i64, i64),
 ) -> Result<()> {
-    for c in comments {
-        let author = login(&c.user);
-        sqlx::query!(
-            "INSERT INTO gh_pr_comments (repo, pr_number, kind, comment_id, author, created_at,
-                                         body, page, seen_round)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (repo, kind, comment_id) DO UPDATE SET author = excluded.author,
-                 created_at = excluded.created_at, body = excluded.body,
-                 page = excluded.page, seen_round = excluded.seen_round",
-            repo,
-            pr,
-            kind,
-            c.id,
-            author,
-            c.created_at,
-            c.body,
-            page,
-            round
-        )
-        .execute(&mut *conn)
-        .await?;
-    }
+    let items = comments
+        .iter()
+        .map(|c| json!([c.id, login(&c.user), c.created_at, c.body]));
+    let Some(items) = json_array(items) else {
+        return Ok(());
+    };
+    sqlx::query!(
+        "INSERT INTO gh_pr_comments (repo, pr_number, kind, comment_id, author, created_at,
+                                     body, page, seen_round)
+         SELECT ?1, ?2, ?3, value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?4, ?5
+         FROM json_each(?6) WHERE true ORDER BY key
+         ON CONFLICT (repo, kind, comment_id) DO UPDATE SET author = excluded.author,
+             created_at = excluded.created_at, body = excluded.body,
+             page = excluded.page, seen_round = excluded.seen_round",
+        repo,
+        pr,
+        kind,
+        page,
+        round,
+        items
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
+}
+
+/// A page's rows as one JSON array of arrays, for one `INSERT … SELECT FROM json_each`
+/// (one statement per page instead of one per row); `None` when there are none.
+fn json_array(items: impl Iterator<Item = serde_json::Value>) -> Option<String> {
+    let items: Vec<serde_json::Value> = items.collect();
+    (!items.is_empty()).then(|| serde_json::Value::Array(items).to_string())
 }
 
 /// The comment kind of `gh_pr_comments` an endpoint fills.

@@ -43,6 +43,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+    /// When this process last wrote its worker row (ms): while that is recent, no other
+    /// process can have taken it for dead, and `claim` need not check the row.
+    registered_at: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Whether opening may create a missing database file.
@@ -84,6 +87,8 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(120))
+            // A local file needs no ping before each use (a round trip per transaction).
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| refuse_open(path, e))?;
@@ -94,6 +99,7 @@ impl Store {
         let store = Store {
             pool,
             path: path.to_owned(),
+            registered_at: Default::default(),
         };
         MIGRATOR.run(&store.pool).await?;
         Ok(store)

@@ -155,13 +155,18 @@ enum Outcome<'a> {
 pub const LEASE_MS: i64 = 60_000;
 
 impl Store {
-    /// Rescues abandoned jobs, then takes the next ready job and reserves the token
-    /// with the most effective quota among `fingerprints` (a JSON array). See the
-    /// module's invariants.
+    /// Takes the next ready job and reserves the token with the most effective quota
+    /// among `fingerprints` (a JSON array). See the module's invariants. (Abandoned jobs
+    /// are rescued by the heartbeat and at start, not here: a claim is on every job's
+    /// path and each statement costs a round trip to SQLite's thread.)
     pub async fn claim(&self, owner: &str, fingerprints: &str, now: i64) -> Result<Claim> {
+        let ensure = !self.registration_fresh();
         let mut tx = self.begin_immediate().await?;
-        let claim = claim_in(&mut tx, owner, fingerprints, now).await?;
+        let claim = claim_in(&mut tx, owner, fingerprints, ensure, now).await?;
         tx.commit().await?;
+        if ensure {
+            self.mark_registered(now);
+        }
         Ok(claim)
     }
 
@@ -346,15 +351,20 @@ impl Store {
             insert_jobs(&mut tx, follow_ups, now).await?;
         }
         tokens::apply(&mut tx, &job.token, token, now).await?;
+        let ensure = next.is_some() && !self.registration_fresh();
         let claimed = match next {
-            Some((owner, fingerprints)) => match claim_in(&mut tx, owner, fingerprints, now).await?
-            {
-                Claim::Job(next_job) => Some(next_job),
-                _ => None,
-            },
+            Some((owner, fingerprints)) => {
+                match claim_in(&mut tx, owner, fingerprints, ensure, now).await? {
+                    Claim::Job(next_job) => Some(next_job),
+                    _ => None,
+                }
+            }
             None => None,
         };
         tx.commit().await?;
+        if ensure {
+            self.mark_registered(now);
+        }
         Ok((true, claimed))
     }
 }
@@ -365,15 +375,21 @@ async fn claim_in(
     tx: &mut SqliteConnection,
     owner: &str,
     fingerprints: &str,
+    ensure_registered: bool,
     now: i64,
 ) -> Result<Claim> {
-    super::workers::ensure_registered(&mut *tx, owner, now).await?;
-    rescue_abandoned(&mut *tx, now).await?;
+    if ensure_registered {
+        super::workers::ensure_registered(&mut *tx, owner, now).await?;
+    }
+    // The job with the ETag its page got in an earlier round (key: `page_key`).
     let job = sqlx::query!(
         r#"SELECT q.id, q.repo, q.kind, q.pr_number, q.page, q.url, q.attempts,
                   q.max_attempts, q.round, r.endpoints, r.round_since, r.pr_limit,
-                  r.pr_state
+                  r.pr_state, e.etag AS "etag?", e.token AS "etag_token?",
+                  e.next_url AS "etag_next?"
            FROM job_queue q JOIN repos r ON r.name = q.repo
+           LEFT JOIN page_etags e ON e.page_key = q.repo || '|' || q.kind || '|'
+                                                  || coalesce(q.pr_number, '') || '|' || q.page
            WHERE q.state = 'queued' AND q.run_at <= ?
            ORDER BY q.priority, q.id LIMIT 1"#,
         now
@@ -395,24 +411,10 @@ async fn claim_in(
             next_run_at: idle.next_run_at,
         });
     };
-    let key = page_key(&job.repo, &job.kind, job.pr_number, job.page);
-    let cached = sqlx::query!(
-        "SELECT etag, token, next_url FROM page_etags WHERE page_key = ?",
-        key
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    // An ETag answers 304 (free) only to the token that got it: prefer that token
-    // while it has quota, else take the best as usual.
-    let preferred = match &cached {
-        Some(c) => preferred_token(&mut *tx, &c.token, fingerprints, now).await?,
-        None => None,
-    };
-    let picked = match preferred {
-        Some(found) => Some(found),
-        None => tokens::pick(&mut *tx, fingerprints, now).await?,
-    };
-    let Some((token, effective)) = picked else {
+    // An ETag answers 304 (free) only to the token that got it: `take` prefers that
+    // token while it has quota, else takes the best as usual.
+    let etag_token = job.etag.as_ref().and(job.etag_token.as_deref());
+    let Some(token) = tokens::take(&mut *tx, fingerprints, etag_token, now).await? else {
         let wait = tokens::earliest_available(&mut *tx, fingerprints, now).await?;
         let running = sqlx::query_scalar!(
             r#"SELECT count(*) AS "n!: i64" FROM job_queue INDEXED BY job_queue_running
@@ -425,7 +427,6 @@ async fn claim_in(
             Some(until) => Claim::NoToken { until, running },
         });
     };
-    tokens::reserve(&mut *tx, &token, effective, now).await?;
     let lease_expires_at = now + LEASE_MS;
     let lease = sqlx::query_scalar!(
         "UPDATE job_queue SET state = 'running', lease = lease + 1, lease_owner = ?,
@@ -452,36 +453,12 @@ async fn claim_in(
         endpoints: job.endpoints,
         token,
         round: job.round,
-        etag: cached.as_ref().map(|c| c.etag.clone()),
-        etag_next: cached.and_then(|c| c.next_url),
+        etag: job.etag,
+        etag_next: job.etag_next,
         list_since: job.round_since,
         list_limit: job.pr_limit,
         list_state: job.pr_state,
     }))
-}
-
-/// `fingerprint` and its effective quota, if it is one of `fingerprints` and usable.
-async fn preferred_token(
-    conn: &mut SqliteConnection,
-    fingerprint: &str,
-    fingerprints: &str,
-    now: i64,
-) -> Result<Option<(String, i64)>> {
-    let effective = sqlx::query_scalar!(
-        r#"SELECT CASE WHEN reset_at IS NOT NULL AND reset_at <= ?1 THEN quota_limit
-                       ELSE remaining END AS "effective!: i64"
-           FROM token_state
-           WHERE fingerprint = ?2 AND fingerprint IN (SELECT value FROM json_each(?3))
-             AND state <> 'invalid' AND (paused_until IS NULL OR paused_until <= ?1)"#,
-        now,
-        fingerprint,
-        fingerprints
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(effective
-        .filter(|&e| e > 0)
-        .map(|e| (fingerprint.to_owned(), e)))
 }
 
 /// Adds jobs, in order, except those whose dedup key is already there. One statement
@@ -556,7 +533,7 @@ pub(super) async fn insert_job(
 /// Puts back the running jobs whose worker is gone (not in `workers`: it exited or was
 /// reaped as dead) or whose lease ran out. A job that has used all its attempts this
 /// way (it keeps killing its worker) is failed instead of looping forever.
-async fn rescue_abandoned(conn: &mut SqliteConnection, now: i64) -> Result<()> {
+pub(super) async fn rescue_abandoned(conn: &mut SqliteConnection, now: i64) -> Result<()> {
     sqlx::query!(
         "UPDATE job_queue
          SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,

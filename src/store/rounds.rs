@@ -225,7 +225,8 @@ pub(super) async fn store_page(
         if rows.is_none() {
             data::mark_seen(conn, &page).await?;
         }
-        if next.is_none() {
+        // The first round (1) has nothing older to sweep: every row's round is 1.
+        if next.is_none() && job.round > 1 {
             data::sweep_unseen(conn, &page).await?;
         }
     }

@@ -97,6 +97,7 @@ impl Store {
         Ok(Store {
             pool,
             path: path.to_owned(),
+            registered_at: Default::default(),
         })
     }
 

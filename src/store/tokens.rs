@@ -1,4 +1,4 @@
-//! The token table's verbs: `register`, `pick`, `reserve`, and `apply` for what an
+//! The token table's verbs: `register`, `take`, and `apply` for what an
 //! answer said (reconcile from headers, record exhaustion, pause, invalidate).
 //!
 //! `remaining` is the quota last reported by GitHub minus the requests reserved
@@ -74,30 +74,46 @@ impl Store {
     }
 }
 
-/// The usable token (of `fingerprints`, a JSON array) with the most effective quota,
-/// and that quota. Ties go to the token that sent fewer requests.
-pub(super) async fn pick(
+/// Takes one request off the quota of the usable token (of `fingerprints`, a JSON
+/// array) with the most effective quota, before the request is sent, and returns that
+/// token. `preferred` (the token an ETag is tied to: its 304s are free) goes first
+/// while it has quota; ties go to the token that sent fewer requests. `None` when no
+/// token is usable. Choosing and reserving are one statement: each statement is a
+/// round trip to SQLite's thread while the write lock is held.
+pub(super) async fn take(
     conn: &mut SqliteConnection,
     fingerprints: &str,
+    preferred: Option<&str>,
     now: i64,
-) -> Result<Option<(String, i64)>> {
-    let row = sqlx::query!(
-        r#"SELECT fingerprint AS "fingerprint!", effective AS "effective!: i64" FROM (
-               SELECT fingerprint, requests,
-                      CASE WHEN reset_at IS NOT NULL AND reset_at <= ?1 THEN quota_limit
-                           ELSE remaining END AS effective
-               FROM token_state
-               WHERE fingerprint IN (SELECT value FROM json_each(?2))
-                 AND state <> 'invalid'
-                 AND (paused_until IS NULL OR paused_until <= ?1))
-           WHERE effective > 0
-           ORDER BY effective DESC, requests ASC LIMIT 1"#,
+) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar!(
+        r#"UPDATE token_state SET
+               remaining = CASE WHEN reset_at IS NOT NULL AND reset_at <= ?1 THEN quota_limit
+                                ELSE remaining END - 1,
+               header_remaining = CASE WHEN reset_at IS NOT NULL AND reset_at <= ?1 THEN NULL
+                                       ELSE header_remaining END,
+               reset_at = CASE WHEN reset_at IS NOT NULL AND reset_at <= ?1 THEN NULL
+                               ELSE reset_at END,
+               state = 'ok', paused_until = NULL, requests = requests + 1, updated_at = ?1
+           WHERE fingerprint = (
+               SELECT fingerprint FROM (
+                   SELECT fingerprint, requests,
+                          CASE WHEN reset_at IS NOT NULL AND reset_at <= ?1 THEN quota_limit
+                               ELSE remaining END AS effective
+                   FROM token_state
+                   WHERE fingerprint IN (SELECT value FROM json_each(?2))
+                     AND state <> 'invalid'
+                     AND (paused_until IS NULL OR paused_until <= ?1))
+               WHERE effective > 0
+               ORDER BY coalesce(fingerprint = ?3, 0) DESC, effective DESC, requests ASC
+               LIMIT 1)
+           RETURNING fingerprint AS "fingerprint!""#,
         now,
-        fingerprints
+        fingerprints,
+        preferred
     )
     .fetch_optional(&mut *conn)
-    .await?;
-    Ok(row.map(|r| (r.fingerprint, r.effective)))
+    .await?)
 }
 
 /// When the first of `fingerprints` can be used again: `Some(Some(ms))`, `Some(None)`
@@ -119,30 +135,6 @@ pub(super) async fn earliest_available(
     .fetch_one(&mut *conn)
     .await?;
     Ok((row.usable > 0).then_some(row.until))
-}
-
-/// Takes one request off the token's quota before the request is sent.
-pub(super) async fn reserve(
-    conn: &mut SqliteConnection,
-    fingerprint: &str,
-    effective: i64,
-    now: i64,
-) -> Result<()> {
-    let remaining = effective - 1;
-    sqlx::query!(
-        "UPDATE token_state SET remaining = ?1,
-             reset_at = CASE WHEN reset_at IS NOT NULL AND reset_at <= ?2 THEN NULL ELSE reset_at END,
-             header_remaining = CASE WHEN reset_at IS NOT NULL AND reset_at <= ?2 THEN NULL
-                                     ELSE header_remaining END,
-             state = 'ok', paused_until = NULL, requests = requests + 1, updated_at = ?2
-         WHERE fingerprint = ?3",
-        remaining,
-        now,
-        fingerprint
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// Applies a token event inside the caller's transaction.
@@ -210,18 +202,14 @@ async fn reconcile(
         return Ok(());
     };
     let limit = rate.limit;
-    let in_flight = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!: i64" FROM job_queue WHERE state = 'running' AND token = ?"#,
-        fingerprint
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    // `f.n`: the requests still in flight on the token.
     sqlx::query!(
-        "UPDATE token_state SET
+        "WITH f(n) AS (SELECT count(*) FROM job_queue WHERE state = 'running' AND token = ?5)
+         UPDATE token_state SET
              remaining = CASE
-                 WHEN reset_at IS NULL OR ?1 > reset_at THEN max(?2 - ?6, 0)
-                 WHEN ?1 = reset_at AND ?6 = 0 THEN min(coalesce(header_remaining, ?2), ?2)
-                 WHEN ?1 = reset_at THEN min(remaining, max(?2 - ?6, 0))
+                 WHEN reset_at IS NULL OR ?1 > reset_at THEN max(?2 - (SELECT n FROM f), 0)
+                 WHEN ?1 = reset_at AND (SELECT n FROM f) = 0 THEN min(coalesce(header_remaining, ?2), ?2)
+                 WHEN ?1 = reset_at THEN min(remaining, max(?2 - (SELECT n FROM f), 0))
                  ELSE remaining END,
              header_remaining = CASE
                  WHEN reset_at IS NULL OR ?1 > reset_at THEN ?2
@@ -236,8 +224,7 @@ async fn reconcile(
         remaining,
         limit,
         now,
-        fingerprint,
-        in_flight
+        fingerprint
     )
     .execute(&mut *conn)
     .await?;

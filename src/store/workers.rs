@@ -1,7 +1,7 @@
 //! Live `seedq work` processes. A process registers itself, beats every few seconds
 //! (renewing the leases of its running jobs), and deregisters on a clean exit. A
 //! process killed with `kill -9` leaves a row behind: the next process on the same host
-//! sees its pid is gone and deletes the row at once, so `claim` rescues its jobs without
+//! sees its pid is gone, deletes the row and rescues its jobs at once, without
 //! waiting for a lease to expire; on other hosts a stale heartbeat does the same.
 
 use super::queue::LEASE_MS;
@@ -36,12 +36,34 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
+        // Jobs left by a process that exited without releasing them (or whose lease ran
+        // out) are taken over now; those of dead processes when they are reaped below.
+        super::queue::rescue_abandoned(&mut tx, now).await?;
         tx.commit().await?;
+        self.mark_registered(now);
         self.reap_dead_workers(id, now).await
     }
 
+    /// Notes that this process's worker row was written at `now`.
+    pub(super) fn mark_registered(&self, now: i64) {
+        self.registered_at
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether this process's worker row was written so recently that no other process
+    /// can have taken it for dead (half the stale time: room for clock skew between
+    /// hosts). A process paused for longer (Ctrl-Z) finds this false and checks its row
+    /// before claiming again.
+    pub(super) fn registration_fresh(&self) -> bool {
+        let at = self
+            .registered_at
+            .load(std::sync::atomic::Ordering::Relaxed);
+        super::now_ms() - at < stale_after_ms() / 2
+    }
+
     /// Renews this worker's heartbeat (registering it again if another process took it
-    /// for dead) and the leases of its running jobs.
+    /// for dead) and the leases of its running jobs, and takes over jobs whose worker
+    /// is gone or whose lease ran out.
     pub async fn heartbeat(&self, id: &str, now: i64) -> Result<()> {
         let lease_expires_at = now + LEASE_MS;
         let mut tx = self.begin_immediate().await?;
@@ -56,7 +78,9 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
+        super::queue::rescue_abandoned(&mut tx, now).await?;
         tx.commit().await?;
+        self.mark_registered(now);
         Ok(())
     }
 
@@ -87,6 +111,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        super::queue::rescue_abandoned(&mut tx, now).await?;
         tx.commit().await?;
         tracing::info!(
             count = dead.len(),
@@ -108,7 +133,8 @@ impl Store {
 /// Registers worker `id` again if its row is gone: another process took it for dead
 /// (it was paused, e.g. Ctrl-Z or a suspended laptop, past [`STALE_AFTER_MS`]) and took
 /// over its jobs. Without its row, every job it claimed after resuming would be taken
-/// over again at once and fetched twice. Called inside `claim`'s transaction.
+/// over again at once and fetched twice. Called inside `claim`'s transaction unless
+/// the row was written recently (`Store::registration_fresh`).
 pub(super) async fn ensure_registered(
     conn: &mut SqliteConnection,
     id: &str,
