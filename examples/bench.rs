@@ -58,6 +58,9 @@ fn main() {
     let seedq = seedq_binary();
     let started = Instant::now();
     let mut table = Table::default();
+    // Figures that must be exact whatever the machine's speed (never timings): a
+    // clean run that breaks one fails the benchmark, so CI's short run catches it.
+    let mut broken: Vec<String> = Vec::new();
 
     // 1. Quota binds: N tokens, a repository sized to need the same windows per token.
     let token_counts: &[usize] = match (part("quota"), short) {
@@ -71,6 +74,18 @@ fn main() {
         let run = quota_run(&seedq, tokens, full_windows);
         let rate = run.requests as f64 / run.wall.as_secs_f64();
         let base = *one_token_rate.get_or_insert(rate);
+        if run.requests != run.ideal_requests {
+            broken.push(format!(
+                "{tokens} token(s): {} requests sent, {} needed",
+                run.requests, run.ideal_requests
+            ));
+        }
+        if run.refused > (tokens * run.ideal_windows) as u64 {
+            broken.push(format!(
+                "{tokens} token(s): {} requests refused for quota, more than one per token per window",
+                run.refused
+            ));
+        }
         let section = format!("quota binds: {tokens} token(s) × {LIMIT} per {WINDOW:.2?} window, {} ms latency, default --workers", QUOTA_LATENCY.as_millis());
         table.section(&section);
         table.row(
@@ -118,6 +133,22 @@ fn main() {
     let sizes: &[u32] = if short { &[1000, 4000] } else { &[5000, 20000] };
     for &prs in sizes.iter().filter(|_| part("bulk")) {
         let run = bulk_run(&seedq, prs, 4, Duration::ZERO, None);
+        if run.requests != run.ideal_requests
+            || run.refetched > 0
+            || run.small_pages > 0
+            || run.check_run_requests != run.ideal_check_runs
+        {
+            broken.push(format!(
+                "{prs} PRs: {} requests ({} needed), {} pages fetched twice, {} without \
+                 per_page=100, {} check-runs requests ({} head commits)",
+                run.requests,
+                run.ideal_requests,
+                run.refetched,
+                run.small_pages,
+                run.check_run_requests,
+                run.ideal_check_runs
+            ));
+        }
         table.section(&format!(
             "unlimited quota, no latency: {prs} PRs, 4 tokens, default --workers"
         ));
@@ -214,6 +245,13 @@ fn main() {
         cpu_model(),
         started.elapsed().as_secs_f64()
     );
+    if !broken.is_empty() {
+        eprintln!("\nbench: requests that the data did not need:");
+        for line in &broken {
+            eprintln!("  {line}");
+        }
+        std::process::exit(1);
+    }
 }
 
 /// What `seedq work`'s default `--workers` is for `tokens` (see src/commands/work.rs).
