@@ -12,6 +12,10 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Work(_) | Command::Tokens(_)) {
+        // These print what they read from the database, with no network I/O.
+        commands::quiet_on_closed_stdout();
+    }
     if let Command::Completions(args) = &cli.command {
         clap_complete::generate(
             args.shell,

@@ -399,3 +399,33 @@ fn a_read_only_database_or_directory_is_refused_with_a_message() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot open database"), "{stderr}");
 }
+
+/// `seedq status | head -1`: the reader goes away; the command ends as Unix tools do
+/// (SIGPIPE), without a panic message.
+#[cfg(unix)]
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let h = harness();
+    h.enqueue("acme/widgets");
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["completions", "bash"],
+    ] {
+        // The read end is closed before the command starts: its first write fails.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("seedq"));
+        cmd.env("SEEDQ_DB", &h.db).args(args).stdout(writer);
+        let out = cmd.output().expect("run seedq");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?}",
+            out.status
+        );
+    }
+}

@@ -104,6 +104,19 @@ fn refresh_304_keeps_rows_and_spends_no_quota() {
         .stdout(predicates::str::contains(format!(
             "\"not_modified\": {not_modified}"
         )));
+    // The text shows them too, in a column of its own on the repository's "all" row.
+    let text = h.seedq().arg("status").output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("of which 304"), "{text}");
+    let all = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("all "))
+        .unwrap_or_else(|| panic!("no 'all' row in:\n{text}"));
+    assert_eq!(
+        all.split_whitespace().last(),
+        Some(not_modified.to_string().as_str()),
+        "{text}"
+    );
 }
 
 #[test]

@@ -22,3 +22,16 @@ pub mod exit {
 pub fn code(value: u8) -> ExitCode {
     ExitCode::from(value)
 }
+
+/// Lets a command whose output goes to a reader that stops early (`seedq status | head`)
+/// end quietly, as Unix tools do, instead of panicking in `println!` on the closed
+/// pipe: SIGPIPE gets its default action back (Rust ignores it). Call it only once no
+/// network I/O is left (a socket the server closed raises SIGPIPE too), and never in
+/// `work`: a closed log pipe must not stop a seed.
+pub fn quiet_on_closed_stdout() {
+    #[cfg(unix)]
+    // SAFETY: sets the disposition of SIGPIPE to its default; no handler is involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

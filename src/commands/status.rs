@@ -6,7 +6,7 @@
 use crate::cli::{Cli, StatusArgs};
 use crate::display::format::{self, clock, duration_ms, iso, thousands};
 use crate::display::{effective_remaining, token_state, Snapshot};
-use crate::store::status::{FailedJob, WorkerRow};
+use crate::store::status::{FailedJob, JobCounts, WorkerRow};
 use crate::store::{Create, Store};
 use serde_json::json;
 
@@ -163,18 +163,30 @@ fn print_text(
             thousands(r.prs_complete),
             thousands(r.prs_discovered),
         );
+        // After a refresh: how many done pages were 304 Not Modified (free).
+        let with_304 = r.jobs.not_modified > 0;
+        let not_modified = |c: &JobCounts| match with_304 {
+            true => format!(" {:>8}", thousands(c.not_modified)),
+            false => String::new(),
+        };
         println!(
-            "  {:<16} {:>8} {:>8} {:>8} {:>8}",
-            "jobs", "queued", "running", "done", "failed"
+            "  {:<16} {:>8} {:>8} {:>8} {:>8}{}",
+            "jobs",
+            "queued",
+            "running",
+            "done",
+            "failed",
+            if with_304 { "  of which 304" } else { "" }
         );
         let rows = r.jobs_by_kind.iter().map(|(k, c)| (k.as_str(), c));
         for (kind, c) in rows.chain([("all", &r.jobs)]) {
             println!(
-                "  {kind:<16} {:>8} {:>8} {:>8} {:>8}",
+                "  {kind:<16} {:>8} {:>8} {:>8} {:>8}{}",
                 thousands(c.queued),
                 thousands(c.running),
                 thousands(c.done),
-                thousands(c.failed)
+                thousands(c.failed),
+                not_modified(c)
             );
         }
     }

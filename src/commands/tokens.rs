@@ -48,6 +48,8 @@ pub async fn run(cli: &Cli, args: &TokensArgs) -> anyhow::Result<u8> {
         .unwrap_or(5)
         .max(5);
     let account_header = if args.check { "  account" } else { "" };
+    // Every request is answered: from here on it only prints.
+    super::quiet_on_closed_stdout();
     println!(
         "{:<width$} {:>15}  {:<10} {:<10}{account_header}",
         "token", "remaining/limit", "resets", "state"
