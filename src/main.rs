@@ -26,6 +26,17 @@ fn main() -> ExitCode {
         return commands::code(exit::OK);
     }
     init_tracing(&cli);
+    if matches!(cli.command, Command::Work(_)) {
+        // Before the runtime starts its threads: they inherit the affinity.
+        match commands::one_cpu_setting() {
+            Ok(true) => commands::run_on_one_cpu(),
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!("seedq: error: {e}");
+                return commands::code(exit::USAGE);
+            }
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -198,3 +198,63 @@ fn hostile_title_is_stored_as_a_title() {
         "jobs table still there"
     );
 }
+
+/// The CPUs a process may run on, from `/proc/PID/status` (e.g. "0-1" or "1").
+#[cfg(target_os = "linux")]
+fn cpus_allowed(pid: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// `work` keeps itself on one CPU (README, "Performance"); `SEEDQ_ONE_CPU=0` lets it
+/// run anywhere; another value is refused.
+#[cfg(target_os = "linux")]
+#[test]
+fn work_runs_on_one_cpu_unless_told_otherwise() {
+    use std::process::Stdio;
+    let fake = FakeGithub::spawn(FakeConfig {
+        repos: vec![RepoSpec::new("acme/widgets", 20)],
+        latency: std::time::Duration::from_millis(20),
+        ..FakeConfig::default()
+    });
+    let mine = cpus_allowed("self");
+    for (setting, expect_one) in [(None, true), (Some("1"), true), (Some("0"), false)] {
+        let h = Harness::new(&fake.url(), &[token(1)]);
+        h.enqueue("acme/widgets");
+        let mut cmd = h.command();
+        if let Some(value) = setting {
+            cmd.env("SEEDQ_ONE_CPU", value);
+        }
+        let mut child = cmd
+            .args(["work", "--workers", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Read it while the runtime's threads run (about 100 requests of 20 ms).
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let allowed = cpus_allowed(&child.id().to_string());
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{setting:?}: {status}");
+        let single = !allowed.is_empty() && !allowed.contains([',', '-']);
+        if expect_one {
+            assert!(single, "{setting:?}: work may run on CPUs {allowed}");
+        } else {
+            assert_eq!(allowed, mine, "{setting:?}");
+        }
+    }
+    let h = Harness::new(&fake.url(), &[token(1)]);
+    h.enqueue("acme/widgets");
+    let out = h
+        .command()
+        .env("SEEDQ_ONE_CPU", "yes")
+        .arg("work")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SEEDQ_ONE_CPU"));
+}

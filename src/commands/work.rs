@@ -44,12 +44,12 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
         )
         .into());
     }
-    // One connection, not one per worker: SQLite runs one write transaction at a time
-    // anyway, and every statement of `work` is in one. Workers then queue for the
-    // connection in order instead of colliding on the write lock (whose busy handler
-    // sleeps 1 to 100 ms), and its page cache stays warm (another connection's commit
-    // would invalidate it). Halves the CPU time per job.
-    let store = Store::open(&cli.db, Create::Never, 1).await?;
+    // One connection for every write, not one per worker: SQLite runs one write
+    // transaction at a time anyway. Workers then queue for the writer in order instead
+    // of colliding on the write lock (whose busy handler sleeps 1 to 100 ms), and its
+    // page cache stays warm (another connection's commit would invalidate it). Halves
+    // the CPU time per job. The second connection serves the occasional read.
+    let store = Store::open(&cli.db, Create::Never, 2).await?;
     let client = Client::new(&api_url, Duration::from_secs(args.timeout))?;
     let pool = Arc::new(TokenPool::new(&tokens));
 

@@ -13,8 +13,11 @@ pub mod status;
 pub mod tokens;
 pub mod workers;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Database, Sqlite, SqlitePool, TransactionManager};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,6 +49,66 @@ pub struct Store {
     /// When this process last wrote its worker row (ms): while that is recent, no other
     /// process can have taken it for dead, and `claim` need not check the row.
     registered_at: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// The connection every write transaction of this process runs on, taken from the
+    /// pool at the first write and kept: handing a connection back to sqlx's pool
+    /// costs a ping (a round trip to SQLite's thread) and a task each time. The lock
+    /// orders this process's transactions; reads use the pool's other connections.
+    writer: Writer,
+}
+
+type Writer = std::sync::Arc<tokio::sync::Mutex<Option<PoolConnection<Sqlite>>>>;
+
+/// A `BEGIN IMMEDIATE` transaction on the store's writer connection. Dropped without
+/// `commit`, it is rolled back (before the connection's next statement), as sqlx's own
+/// `Transaction` is.
+pub(crate) struct WriteTx {
+    conn: tokio::sync::OwnedMutexGuard<Option<PoolConnection<Sqlite>>>,
+    open: bool,
+}
+
+type Manager = <Sqlite as Database>::TransactionManager;
+
+impl WriteTx {
+    fn conn(&mut self) -> &mut SqliteConnection {
+        self.conn
+            .as_deref_mut()
+            .expect("the writer connection is taken at begin")
+    }
+
+    pub async fn commit(mut self) -> Result<()> {
+        Manager::commit(self.conn()).await?;
+        self.open = false;
+        Ok(())
+    }
+
+    pub async fn rollback(mut self) -> Result<()> {
+        Manager::rollback(self.conn()).await?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        self.conn
+            .as_deref()
+            .expect("the writer connection is taken at begin")
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.conn()
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if self.open {
+            Manager::start_rollback(self.conn());
+        }
+    }
 }
 
 /// Whether opening may create a missing database file.
@@ -100,6 +163,7 @@ impl Store {
             pool,
             path: path.to_owned(),
             registered_at: Default::default(),
+            writer: Default::default(),
         };
         MIGRATOR.run(&store.pool).await?;
         Ok(store)
@@ -113,9 +177,17 @@ impl Store {
         &self.pool
     }
 
-    /// Starts a write transaction holding the write lock from its first statement.
-    pub(crate) async fn begin_immediate(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// Starts a write transaction holding the write lock from its first statement, on
+    /// the writer connection (waiting for this process's transaction in progress).
+    pub(crate) async fn begin_immediate(&self) -> Result<WriteTx> {
+        let mut conn = self.writer.clone().lock_owned().await;
+        if conn.is_none() {
+            *conn = Some(self.pool.acquire().await?);
+        }
+        let mut tx = WriteTx { conn, open: false };
+        Manager::begin(tx.conn(), Some("BEGIN IMMEDIATE".into())).await?;
+        tx.open = true;
+        Ok(tx)
     }
 
     /// Folds the write-ahead log back into the main file and truncates it.
@@ -127,6 +199,8 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        // The writer connection goes back to the pool first: closing waits for it.
+        drop(self.writer.lock().await.take());
         self.pool.close().await;
     }
 }

@@ -98,6 +98,7 @@ impl Store {
             pool,
             path: path.to_owned(),
             registered_at: Default::default(),
+            writer: Default::default(),
         })
     }
 

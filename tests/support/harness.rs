@@ -55,10 +55,16 @@ impl Harness {
             .current_dir(self.dir.path());
     }
 
-    /// Starts `seedq ARGS` in the background with piped output.
-    pub fn spawn(&self, args: &[&str]) -> Child {
+    /// `seedq` with this harness's environment, to adjust before spawning.
+    pub fn command(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("seedq"));
         self.configure(&mut cmd);
+        cmd
+    }
+
+    /// Starts `seedq ARGS` in the background with piped output.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        let mut cmd = self.command();
         cmd.args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
