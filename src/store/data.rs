@@ -55,7 +55,7 @@ pub(super) async fn store_rows(
                     detail.and_then(|d| d.message.as_deref()),
                 ])
             });
-            let Some(items) = json_array(items) else {
+            let Some(items) = super::json_array(items) else {
                 return Ok(());
             };
             sqlx::query!(
@@ -81,7 +81,7 @@ pub(super) async fn store_rows(
             let items = reviews
                 .iter()
                 .map(|r| json!([r.id, login(&r.user), r.state, r.submitted_at]));
-            let Some(items) = json_array(items) else {
+            let Some(items) = super::json_array(items) else {
                 return Ok(());
             };
             sqlx::query!(
@@ -106,7 +106,7 @@ pub(super) async fn store_rows(
             let items = files
                 .iter()
                 .map(|f| json!([f.filename, f.status, f.additions, f.deletions, f.changes]));
-            let Some(items) = json_array(items) else {
+            let Some(items) = super::json_array(items) else {
                 return Ok(());
             };
             sqlx::query!(
@@ -140,7 +140,7 @@ pub(super) async fn store_rows(
                     run.completed_at,
                 ])
             });
-            let Some(items) = json_array(items) else {
+            let Some(items) = super::json_array(items) else {
                 return Ok(());
             };
             sqlx::query!(
@@ -264,7 +264,7 @@ async fn upsert_comments(
     let items = comments
         .iter()
         .map(|c| json!([c.id, login(&c.user), c.created_at, c.body]));
-    let Some(items) = json_array(items) else {
+    let Some(items) = super::json_array(items) else {
         return Ok(());
     };
     sqlx::query!(
@@ -285,13 +285,6 @@ async fn upsert_comments(
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// A page's rows as one JSON array of arrays, for one `INSERT … SELECT FROM json_each`
-/// (one statement per page instead of one per row); `None` when there are none.
-fn json_array(items: impl Iterator<Item = serde_json::Value>) -> Option<String> {
-    let items: Vec<serde_json::Value> = items.collect();
-    (!items.is_empty()).then(|| serde_json::Value::Array(items).to_string())
 }
 
 /// The comment kind of `gh_pr_comments` an endpoint fills.

@@ -205,6 +205,13 @@ impl Store {
     }
 }
 
+/// Rows as one JSON array, for one `INSERT … SELECT FROM json_each` (one statement for
+/// a page's rows or jobs instead of one per row); `None` when there are none.
+fn json_array(items: impl Iterator<Item = serde_json::Value>) -> Option<String> {
+    let items: Vec<serde_json::Value> = items.collect();
+    (!items.is_empty()).then(|| serde_json::Value::Array(items).to_string())
+}
+
 /// Bytes the WAL file is truncated to after a checkpoint (64 MiB).
 pub const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 

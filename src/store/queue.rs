@@ -462,28 +462,28 @@ async fn claim_in(
 }
 
 /// Adds jobs, in order, except those whose dedup key is already there. One statement
-/// for a list page's hundreds of per-PR jobs: each statement is a wait on the one
-/// connection (about 7 % more jobs/s in `scripts/bench`).
-async fn insert_jobs(conn: &mut SqliteConnection, jobs: &[NewJob], now: i64) -> Result<()> {
-    if jobs.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<serde_json::Value> = jobs
-        .iter()
-        .map(|job| {
-            serde_json::json!({
-                "repo": job.repo,
-                "kind": job.kind.as_str(),
-                "pr": job.pr_number,
-                "page": job.page,
-                "url": job.url,
-                "key": job.dedup_key(),
-                "priority": job.priority,
-                "round": job.round,
-            })
+/// for a list page's hundreds of per-PR jobs: each statement is a hand-off to SQLite's
+/// thread while the write lock is held.
+pub(super) async fn insert_jobs(
+    conn: &mut SqliteConnection,
+    jobs: &[NewJob],
+    now: i64,
+) -> Result<()> {
+    let rows = jobs.iter().map(|job| {
+        serde_json::json!({
+            "repo": job.repo,
+            "kind": job.kind.as_str(),
+            "pr": job.pr_number,
+            "page": job.page,
+            "url": job.url,
+            "key": job.dedup_key(),
+            "priority": job.priority,
+            "round": job.round,
         })
-        .collect();
-    let rows = serde_json::Value::Array(rows).to_string();
+    });
+    let Some(rows) = super::json_array(rows) else {
+        return Ok(());
+    };
     // `WHERE true` lets SQLite parse the upsert after a SELECT; `key` is the array index.
     sqlx::query!(
         "INSERT INTO job_queue (repo, kind, pr_number, page, url, dedup_key, priority, run_at,
@@ -500,34 +500,6 @@ async fn insert_jobs(conn: &mut SqliteConnection, jobs: &[NewJob], now: i64) -> 
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// Adds a job unless its dedup key is already there; true if added.
-pub(super) async fn insert_job(
-    conn: &mut SqliteConnection,
-    job: &NewJob,
-    now: i64,
-) -> Result<bool> {
-    let kind = job.kind.as_str();
-    let key = job.dedup_key();
-    let added = sqlx::query!(
-        "INSERT INTO job_queue (repo, kind, pr_number, page, url, dedup_key, priority, run_at,
-                                created_at, updated_at, round)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8, ?9)
-         ON CONFLICT (dedup_key) DO NOTHING",
-        job.repo,
-        kind,
-        job.pr_number,
-        job.page,
-        job.url,
-        key,
-        job.priority,
-        now,
-        job.round
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(added.rows_affected() > 0)
 }
 
 /// Puts back the running jobs whose worker is gone (not in `workers`: it exited or was

@@ -10,7 +10,7 @@
 //! that round's list was read has a later `updated_at`, so nothing is missed, and a PR
 //! exactly at the mark is fetched again (its pages mostly answer 304, for free).
 
-use super::queue::{insert_job, page_key, ClaimedJob, NewJob};
+use super::queue::{insert_jobs, page_key, ClaimedJob, NewJob};
 use super::{data, Result, Store};
 use crate::github::kinds::list_page;
 use crate::github::pages::Rows;
@@ -166,7 +166,7 @@ impl Store {
             priority: 1,
             round,
         };
-        insert_job(&mut tx, &first, now).await?;
+        insert_jobs(&mut tx, std::slice::from_ref(&first), now).await?;
         tx.commit().await?;
         Ok(if round == 1 {
             Enqueued::New
