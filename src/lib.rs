@@ -4,8 +4,10 @@
 //! [`store`] (a SQLite queue of jobs, one page each). `work` runs the [`worker`] loop:
 //! claim a job and reserve a token in one transaction ([`store::queue`], token choice
 //! in SQL in [`store::tokens`]), fetch the page with the [`github`] client, then store
-//! the rows and the follow-up jobs ([`followups`]) and reconcile the token, in one more
-//! transaction. [`pool`] holds the tokens' secrets (the store knows only fingerprints).
+//! the rows and the follow-up jobs ([`followups`]), reconcile the token and claim the
+//! next job, in one more transaction, which the jobs of the process's other workers
+//! that finished meanwhile share (group commit, `store::commit`). [`pool`] holds the
+//! tokens' secrets (the store knows only fingerprints).
 
 pub mod cli;
 pub mod commands;

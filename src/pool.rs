@@ -84,7 +84,7 @@ impl TokenPool {
                         reset_epoch_secs: Some(quota.reset_epoch_secs),
                         resource: Some("core".to_owned()),
                     };
-                    let event = TokenEvent::Answered(Some(&rate));
+                    let event = TokenEvent::Answered(Some(rate));
                     store
                         .record_token_event(token.fingerprint(), event, now)
                         .await?;

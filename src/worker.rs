@@ -306,17 +306,16 @@ async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Result<Option<
     };
     ctx.counters.requests.fetch_add(1, Ordering::Relaxed);
     let now = now_ms();
-    let rate = fetched.rate.as_ref();
+    let rate = fetched.rate;
     let mut next_job = None;
     match fetched.result {
         Ok(Body::Page { bytes, etag, next }) => match pages::parse(kind, &bytes) {
             Ok(rows) => {
                 let planned = followups::plan(&job, kind, rows, next.as_deref());
-                let (rows, follow_ups) = (planned.rows, planned.jobs);
                 let page = Completion {
-                    rows: Some(&rows),
-                    etag: etag.as_deref(),
-                    follow_ups: &follow_ups,
+                    rows: Some(planned.rows),
+                    etag,
+                    follow_ups: planned.jobs,
                     rate,
                 };
                 let stopping = ctx.shutdown.is_cancelled() || ctx.stop.is_cancelled();
@@ -339,11 +338,10 @@ async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Result<Option<
         },
         Ok(Body::NotModified) => {
             ctx.counters.not_modified.fetch_add(1, Ordering::Relaxed);
-            let follow_ups = followups::after_not_modified(&job, kind);
             let page = Completion {
                 rows: None,
                 etag: None,
-                follow_ups: &follow_ups,
+                follow_ups: followups::after_not_modified(&job, kind),
                 rate,
             };
             store.complete(&job, page, now).await?;
@@ -382,7 +380,7 @@ async fn retry_or_fail(
     ctx: &Context,
     job: &ClaimedJob,
     message: &str,
-    rate: Option<&crate::github::RateLimit>,
+    rate: Option<crate::github::RateLimit>,
 ) -> crate::store::Result<()> {
     let now = now_ms();
     if job.attempts >= job.max_attempts {

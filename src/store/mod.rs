@@ -4,8 +4,10 @@
 //! Every write runs in a `BEGIN IMMEDIATE` transaction: it takes the write lock up
 //! front, so two processes never both read-then-upgrade and deadlock into
 //! `SQLITE_BUSY`; the busy timeout makes the loser wait instead of failing. No
-//! transaction is ever held open across an HTTP request.
+//! transaction is ever held open across an HTTP request. A process's job outcomes and
+//! claims are grouped into shared transactions (`commit`).
 
+mod commit;
 pub mod data;
 pub mod queue;
 pub mod rounds;
@@ -49,14 +51,44 @@ pub struct Store {
     /// When this process last wrote its worker row (ms): while that is recent, no other
     /// process can have taken it for dead, and `claim` need not check the row.
     registered_at: std::sync::Arc<std::sync::atomic::AtomicI64>,
-    /// The connection every write transaction of this process runs on, taken from the
-    /// pool at the first write and kept: handing a connection back to sqlx's pool
-    /// costs a ping (a round trip to SQLite's thread) and a task each time. The lock
-    /// orders this process's transactions; reads use the pool's other connections.
+    /// The connection every write transaction of this process runs on.
     writer: Writer,
+    /// The task that applies the queue's job outcomes and claims in shared
+    /// transactions (`commit`), started at the first of them.
+    committer: std::sync::Arc<std::sync::OnceLock<commit::Committer>>,
 }
 
-type Writer = std::sync::Arc<tokio::sync::Mutex<Option<PoolConnection<Sqlite>>>>;
+/// The connection every write transaction of a process runs on, taken from the pool at
+/// the first write and kept: handing a connection back to sqlx's pool costs a ping (a
+/// round trip to SQLite's thread) and a task each time. The lock orders this process's
+/// transactions; reads use the pool's other connections.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    pool: SqlitePool,
+    conn: std::sync::Arc<tokio::sync::Mutex<Option<PoolConnection<Sqlite>>>>,
+}
+
+impl Writer {
+    fn new(pool: &SqlitePool) -> Writer {
+        Writer {
+            pool: pool.clone(),
+            conn: Default::default(),
+        }
+    }
+
+    /// Starts a write transaction holding the write lock from its first statement
+    /// (waiting for this process's transaction in progress).
+    pub(crate) async fn begin_immediate(&self) -> Result<WriteTx> {
+        let mut conn = self.conn.clone().lock_owned().await;
+        if conn.is_none() {
+            *conn = Some(self.pool.acquire().await?);
+        }
+        let mut tx = WriteTx { conn, open: false };
+        Manager::begin(tx.conn(), Some("BEGIN IMMEDIATE".into())).await?;
+        tx.open = true;
+        Ok(tx)
+    }
+}
 
 /// A `BEGIN IMMEDIATE` transaction on the store's writer connection. Dropped without
 /// `commit`, it is rolled back (before the connection's next statement), as sqlx's own
@@ -160,10 +192,11 @@ impl Store {
             check_schema_on(path, &mut conn).await?;
         }
         let store = Store {
+            writer: Writer::new(&pool),
             pool,
             path: path.to_owned(),
             registered_at: Default::default(),
-            writer: Default::default(),
+            committer: Default::default(),
         };
         MIGRATOR.run(&store.pool).await?;
         Ok(store)
@@ -177,17 +210,9 @@ impl Store {
         &self.pool
     }
 
-    /// Starts a write transaction holding the write lock from its first statement, on
-    /// the writer connection (waiting for this process's transaction in progress).
+    /// Starts a write transaction on the writer connection (see [`Writer`]).
     pub(crate) async fn begin_immediate(&self) -> Result<WriteTx> {
-        let mut conn = self.writer.clone().lock_owned().await;
-        if conn.is_none() {
-            *conn = Some(self.pool.acquire().await?);
-        }
-        let mut tx = WriteTx { conn, open: false };
-        Manager::begin(tx.conn(), Some("BEGIN IMMEDIATE".into())).await?;
-        tx.open = true;
-        Ok(tx)
+        self.writer.begin_immediate().await
     }
 
     /// Folds the write-ahead log back into the main file and truncates it.
@@ -199,8 +224,12 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(committer) = self.committer.get() {
+            let (requests, transactions) = committer.counts();
+            tracing::debug!("group commit: {requests} job writes in {transactions} transactions");
+        }
         // The writer connection goes back to the pool first: closing waits for it.
-        drop(self.writer.lock().await.take());
+        drop(self.writer.conn.lock().await.take());
         self.pool.close().await;
     }
 }

@@ -18,6 +18,7 @@
 //! - A per-PR page's ETag is stored with its rows, in the same transaction, keyed by the
 //!   dedup key without the round; a 304 keeps the rows it stands for.
 
+use super::commit::{ClaimFor, Finish, Request};
 use super::{rounds, tokens, Result, Store};
 use crate::github::pages::Rows;
 use crate::github::{Kind, RateLimit};
@@ -113,19 +114,19 @@ pub fn page_key(repo: &str, kind: &str, pr_number: Option<i64>, page: i64) -> St
 
 /// What a fetched page gives to `complete`: its rows (`None` for a 304), its ETag, the
 /// jobs it leads to, and the rate-limit headers of the answer.
-#[derive(Debug, Clone, Copy)]
-pub struct Completion<'a> {
-    pub rows: Option<&'a Rows>,
-    pub etag: Option<&'a str>,
-    pub follow_ups: &'a [NewJob],
-    pub rate: Option<&'a RateLimit>,
+#[derive(Debug)]
+pub struct Completion {
+    pub rows: Option<Rows>,
+    pub etag: Option<String>,
+    pub follow_ups: Vec<NewJob>,
+    pub rate: Option<RateLimit>,
 }
 
 /// What happened to the token during the request, applied with the job's outcome.
-#[derive(Debug, Clone, Copy)]
-pub enum TokenEvent<'a> {
+#[derive(Debug, Clone)]
+pub enum TokenEvent {
     /// An answer with `x-ratelimit-*` headers (or none).
-    Answered(Option<&'a RateLimit>),
+    Answered(Option<RateLimit>),
     Exhausted {
         reset_at: i64,
     },
@@ -135,19 +136,21 @@ pub enum TokenEvent<'a> {
     Invalid,
 }
 
-enum Outcome<'a> {
+/// How a job ends (or goes back), written with its token's event.
+#[derive(Debug)]
+pub(super) enum Outcome {
     Done {
-        rows: Option<&'a Rows>,
-        etag: Option<&'a str>,
-        follow_ups: &'a [NewJob],
+        rows: Option<Rows>,
+        etag: Option<String>,
+        follow_ups: Vec<NewJob>,
     },
     Requeue {
         run_at: i64,
         refund_attempt: bool,
-        error: Option<&'a str>,
+        error: Option<String>,
     },
     Fail {
-        error: &'a str,
+        error: String,
     },
 }
 
@@ -160,14 +163,15 @@ impl Store {
     /// are rescued by the heartbeat and at start, not here: a claim is on every job's
     /// path and each statement costs a round trip to SQLite's thread.)
     pub async fn claim(&self, owner: &str, fingerprints: &str, now: i64) -> Result<Claim> {
-        let ensure = !self.registration_fresh();
-        let mut tx = self.begin_immediate().await?;
-        let claim = claim_in(&mut tx, owner, fingerprints, ensure, now).await?;
-        tx.commit().await?;
+        let claim = ClaimFor::new(self, owner, fingerprints);
+        let ensure = claim.ensure_registered;
+        let reply = self.commit(Request::claim(claim, now)).await?;
         if ensure {
             self.mark_registered(now);
         }
-        Ok(claim)
+        Ok(reply
+            .claim
+            .expect("a claim without a job to finish is always answered"))
     }
 
     /// Stores the page's rows, its `etag` and follow-up jobs, reconciles the token and
@@ -175,7 +179,7 @@ impl Store {
     /// page stood for stay, marked seen in this round. The last page of a PR's endpoint
     /// deletes that PR's rows of the endpoint that this round did not see. Returns false
     /// (and writes nothing) when the lease was taken over.
-    pub async fn complete(&self, job: &ClaimedJob, page: Completion<'_>, now: i64) -> Result<bool> {
+    pub async fn complete(&self, job: &ClaimedJob, page: Completion, now: i64) -> Result<bool> {
         Ok(self.finish_page(job, page, None, now).await?.0)
     }
 
@@ -185,20 +189,20 @@ impl Store {
     pub async fn complete_and_claim(
         &self,
         job: &ClaimedJob,
-        page: Completion<'_>,
+        page: Completion,
         owner: &str,
         fingerprints: &str,
         now: i64,
     ) -> Result<(bool, Option<ClaimedJob>)> {
-        self.finish_page(job, page, Some((owner, fingerprints)), now)
-            .await
+        let next = ClaimFor::new(self, owner, fingerprints);
+        self.finish_page(job, page, Some(next), now).await
     }
 
     async fn finish_page(
         &self,
         job: &ClaimedJob,
-        page: Completion<'_>,
-        next: Option<(&str, &str)>,
+        page: Completion,
+        next: Option<ClaimFor>,
         now: i64,
     ) -> Result<(bool, Option<ClaimedJob>)> {
         let outcome = Outcome::Done {
@@ -212,7 +216,7 @@ impl Store {
 
     /// Puts a rate-limited job back at once, without charging the attempt; the token
     /// event keeps the next claim off the limited token.
-    pub async fn snooze(&self, job: &ClaimedJob, token: TokenEvent<'_>, now: i64) -> Result<bool> {
+    pub async fn snooze(&self, job: &ClaimedJob, token: TokenEvent, now: i64) -> Result<bool> {
         let outcome = Outcome::Requeue {
             run_at: now,
             refund_attempt: true,
@@ -227,13 +231,13 @@ impl Store {
         job: &ClaimedJob,
         error: &str,
         run_at: i64,
-        rate: Option<&RateLimit>,
+        rate: Option<RateLimit>,
         now: i64,
     ) -> Result<bool> {
         let outcome = Outcome::Requeue {
             run_at,
             refund_attempt: false,
-            error: Some(error),
+            error: Some(error.to_owned()),
         };
         let answered = TokenEvent::Answered(rate);
         Ok(self.finish(job, outcome, answered, None, now).await?.0)
@@ -244,10 +248,12 @@ impl Store {
         &self,
         job: &ClaimedJob,
         error: &str,
-        rate: Option<&RateLimit>,
+        rate: Option<RateLimit>,
         now: i64,
     ) -> Result<bool> {
-        let outcome = Outcome::Fail { error };
+        let outcome = Outcome::Fail {
+            error: error.to_owned(),
+        };
         let answered = TokenEvent::Answered(rate);
         Ok(self.finish(job, outcome, answered, None, now).await?.0)
     }
@@ -273,105 +279,117 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Applies a job's outcome and token event in one transaction, guarded by the lease.
-    /// With `next` (owner, fingerprints) it also claims that worker's next job in the
-    /// same transaction: one commit per job instead of two.
+    /// Applies a job's outcome and token event in one transaction, guarded by the lease
+    /// (see `commit`: it may share that transaction with other workers' requests).
+    /// With `next` it also claims that worker's next job in the same transaction: one
+    /// commit per job instead of two.
     async fn finish(
         &self,
         job: &ClaimedJob,
-        outcome: Outcome<'_>,
-        token: TokenEvent<'_>,
-        next: Option<(&str, &str)>,
+        outcome: Outcome,
+        token: TokenEvent,
+        next: Option<ClaimFor>,
         now: i64,
     ) -> Result<(bool, Option<ClaimedJob>)> {
-        let mut tx = self.begin_immediate().await?;
-        let updated = match &outcome {
-            Outcome::Done { rows, .. } => {
-                let not_modified = i64::from(rows.is_none());
-                sqlx::query!(
-                    "UPDATE job_queue SET state = 'done', lease_owner = NULL,
-                         lease_expires_at = NULL, last_error = NULL,
-                         not_modified = not_modified + ?, updated_at = ?
-                     WHERE id = ? AND lease = ? AND state = 'running'",
-                    not_modified,
-                    now,
-                    job.id,
-                    job.lease
-                )
-                .execute(&mut *tx)
-                .await?
-            }
-            Outcome::Requeue {
-                run_at,
-                refund_attempt,
-                error,
-            } => {
-                let refund = i64::from(*refund_attempt);
-                sqlx::query!(
-                    "UPDATE job_queue SET state = 'queued', attempts = max(attempts - ?, 0),
-                         run_at = ?, last_error = coalesce(?, last_error), lease_owner = NULL,
-                         lease_expires_at = NULL, token = NULL, updated_at = ?
-                     WHERE id = ? AND lease = ? AND state = 'running'",
-                    refund,
-                    run_at,
-                    error,
-                    now,
-                    job.id,
-                    job.lease
-                )
-                .execute(&mut *tx)
-                .await?
-            }
-            Outcome::Fail { error } => {
-                sqlx::query!(
-                    "UPDATE job_queue SET state = 'failed', last_error = ?, lease_owner = NULL,
-                         lease_expires_at = NULL, updated_at = ?
-                     WHERE id = ? AND lease = ? AND state = 'running'",
-                    error,
-                    now,
-                    job.id,
-                    job.lease
-                )
-                .execute(&mut *tx)
-                .await?
-            }
+        let ensure = next.as_ref().is_some_and(|next| next.ensure_registered);
+        let finish = Finish {
+            job: job.clone(),
+            outcome,
+            token,
         };
-        if updated.rows_affected() == 0 {
-            // Fenced: the job was rescued and belongs to someone else now.
-            tx.rollback().await?;
-            return Ok((false, None));
-        }
-        if let Outcome::Done {
-            rows,
-            etag,
-            follow_ups,
-        } = outcome
-        {
-            rounds::store_page(&mut tx, job, rows, etag, follow_ups, now).await?;
-            insert_jobs(&mut tx, follow_ups, now).await?;
-        }
-        tokens::apply(&mut tx, &job.token, token, now).await?;
-        let ensure = next.is_some() && !self.registration_fresh();
-        let claimed = match next {
-            Some((owner, fingerprints)) => {
-                match claim_in(&mut tx, owner, fingerprints, ensure, now).await? {
-                    Claim::Job(next_job) => Some(next_job),
-                    _ => None,
-                }
-            }
-            None => None,
-        };
-        tx.commit().await?;
-        if ensure {
+        let reply = self.commit(Request::finish(finish, next, now)).await?;
+        if ensure && reply.claim.is_some() {
             self.mark_registered(now);
         }
-        Ok((true, claimed))
+        let claimed = match reply.claim {
+            Some(Claim::Job(job)) => Some(job),
+            _ => None,
+        };
+        Ok((reply.finished, claimed))
     }
+}
+
+/// Writes a job's outcome and its token's event inside the caller's transaction;
+/// false (and nothing written) when the lease was taken over.
+pub(super) async fn finish_in(
+    tx: &mut SqliteConnection,
+    finish: &Finish,
+    now: i64,
+) -> Result<bool> {
+    let job = &finish.job;
+    let updated = match &finish.outcome {
+        Outcome::Done { rows, .. } => {
+            let not_modified = i64::from(rows.is_none());
+            sqlx::query!(
+                "UPDATE job_queue SET state = 'done', lease_owner = NULL,
+                     lease_expires_at = NULL, last_error = NULL,
+                     not_modified = not_modified + ?, updated_at = ?
+                 WHERE id = ? AND lease = ? AND state = 'running'",
+                not_modified,
+                now,
+                job.id,
+                job.lease
+            )
+            .execute(&mut *tx)
+            .await?
+        }
+        Outcome::Requeue {
+            run_at,
+            refund_attempt,
+            error,
+        } => {
+            let refund = i64::from(*refund_attempt);
+            sqlx::query!(
+                "UPDATE job_queue SET state = 'queued', attempts = max(attempts - ?, 0),
+                     run_at = ?, last_error = coalesce(?, last_error), lease_owner = NULL,
+                     lease_expires_at = NULL, token = NULL, updated_at = ?
+                 WHERE id = ? AND lease = ? AND state = 'running'",
+                refund,
+                run_at,
+                error,
+                now,
+                job.id,
+                job.lease
+            )
+            .execute(&mut *tx)
+            .await?
+        }
+        Outcome::Fail { error } => {
+            sqlx::query!(
+                "UPDATE job_queue SET state = 'failed', last_error = ?, lease_owner = NULL,
+                     lease_expires_at = NULL, updated_at = ?
+                 WHERE id = ? AND lease = ? AND state = 'running'",
+                error,
+                now,
+                job.id,
+                job.lease
+            )
+            .execute(&mut *tx)
+            .await?
+        }
+    };
+    if updated.rows_affected() == 0 {
+        // Fenced: the job was rescued and belongs to someone else now. The guarded
+        // UPDATE wrote nothing, and nothing else is written.
+        return Ok(false);
+    }
+    if let Outcome::Done {
+        rows,
+        etag,
+        follow_ups,
+    } = &finish.outcome
+    {
+        let (rows, etag) = (rows.as_ref(), etag.as_deref());
+        rounds::store_page(&mut *tx, job, rows, etag, follow_ups, now).await?;
+        insert_jobs(&mut *tx, follow_ups, now).await?;
+    }
+    tokens::apply(&mut *tx, &job.token, &finish.token, now).await?;
+    Ok(true)
 }
 
 /// The body of `claim`, inside the caller's write transaction (also used by
 /// `complete_and_claim`, which saves a transaction per job).
-async fn claim_in(
+pub(super) async fn claim_in(
     tx: &mut SqliteConnection,
     owner: &str,
     fingerprints: &str,

@@ -95,10 +95,11 @@ impl Store {
             .connect_with(options)
             .await?;
         Ok(Store {
+            writer: super::Writer::new(&pool),
             pool,
             path: path.to_owned(),
             registered_at: Default::default(),
-            writer: Default::default(),
+            committer: Default::default(),
         })
     }
 

@@ -52,11 +52,11 @@ impl Store {
     pub async fn record_token_event(
         &self,
         fingerprint: &str,
-        event: TokenEvent<'_>,
+        event: TokenEvent,
         now: i64,
     ) -> Result<()> {
         let mut tx = self.begin_immediate().await?;
-        apply(&mut tx, fingerprint, event, now).await?;
+        apply(&mut tx, fingerprint, &event, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -141,12 +141,12 @@ pub(super) async fn earliest_available(
 pub(super) async fn apply(
     conn: &mut SqliteConnection,
     fingerprint: &str,
-    event: TokenEvent<'_>,
+    event: &TokenEvent,
     now: i64,
 ) -> Result<()> {
-    match event {
+    match *event {
         TokenEvent::Answered(None) => {}
-        TokenEvent::Answered(Some(rate)) => reconcile(conn, fingerprint, rate, now).await?,
+        TokenEvent::Answered(Some(ref rate)) => reconcile(conn, fingerprint, rate, now).await?,
         TokenEvent::Exhausted { reset_at } => {
             sqlx::query!(
                 "UPDATE token_state SET remaining = 0, header_remaining = 0, reset_at = ?1,

@@ -1,0 +1,381 @@
+//! Group commit: the queue's per-job writes of one process, applied in shared
+//! transactions.
+//!
+//! Every job ends in a write transaction (its page's rows and follow-up jobs, its
+//! token's quota, and usually the claim of its worker's next job). Workers hand these
+//! to one task, which applies in one transaction whatever requests piled up while its
+//! previous transaction ran: one `BEGIN IMMEDIATE` and one `COMMIT` for them all, and
+//! one copy in the WAL of the pages they share (the queue's indexes, the token rows),
+//! instead of one each. When nothing waits, a batch is the one request, applied at once.
+//!
+//! Invariants:
+//! - A worker hears its answer only after the transaction holding its write committed;
+//!   a crash before that loses the whole batch, as it would have lost each transaction
+//!   (the jobs stay running and are rescued, and their pages fetched again).
+//! - Requests are applied in the order they were sent, so a claim sees the jobs that
+//!   the completions before it in the batch added.
+//! - A fenced request (its lease taken over) writes nothing and does not stop the others.
+//! - If a batch fails, it is rolled back and each request is applied again alone, so an
+//!   error reaches only the worker whose request caused it.
+//! - The write lock is held for one batch at a time, never across an HTTP request: a
+//!   batch holds at most [`MAX_BATCH`] requests, all already answered by GitHub.
+
+use super::queue::{claim_in, finish_in, Outcome, TokenEvent};
+use super::{Claim, ClaimedJob, Result, Store, StoreError, Writer};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most requests applied in one transaction: a bound on how long the write lock is held
+/// (other processes wait for it) and on a batch's rollback.
+const MAX_BATCH: usize = 64;
+
+/// A job's outcome to write, guarded by its lease.
+#[derive(Debug)]
+pub(super) struct Finish {
+    pub job: ClaimedJob,
+    pub outcome: Outcome,
+    pub token: TokenEvent,
+}
+
+/// A worker's claim of its next job.
+#[derive(Debug)]
+pub(super) struct ClaimFor {
+    /// The worker id the job is leased to.
+    pub owner: String,
+    /// The tokens it may use, as a JSON array of fingerprints.
+    pub fingerprints: String,
+    /// Check that the worker row is still there first (it may have been taken for dead).
+    pub ensure_registered: bool,
+}
+
+impl ClaimFor {
+    pub fn new(store: &Store, owner: &str, fingerprints: &str) -> ClaimFor {
+        ClaimFor {
+            owner: owner.to_owned(),
+            fingerprints: fingerprints.to_owned(),
+            ensure_registered: !store.registration_fresh(),
+        }
+    }
+}
+
+/// One worker's writes for one transaction: a job's outcome, a claim, or both (the
+/// claim only if the outcome was not fenced).
+#[derive(Debug)]
+pub(super) struct Request {
+    finish: Option<Finish>,
+    claim: Option<ClaimFor>,
+    now: i64,
+}
+
+impl Request {
+    pub fn claim(claim: ClaimFor, now: i64) -> Request {
+        Request {
+            finish: None,
+            claim: Some(claim),
+            now,
+        }
+    }
+
+    pub fn finish(finish: Finish, claim: Option<ClaimFor>, now: i64) -> Request {
+        Request {
+            finish: Some(finish),
+            claim,
+            now,
+        }
+    }
+}
+
+/// What a request did once committed.
+#[derive(Debug)]
+pub(super) struct Reply {
+    /// The outcome was written (false: fenced, nothing written). True without one.
+    pub finished: bool,
+    /// What the claim found; `None` without a claim or when the outcome was fenced.
+    pub claim: Option<Claim>,
+}
+
+type Pending = (Request, oneshot::Sender<Result<Reply>>);
+
+/// The sending side of the task that applies requests.
+pub(super) struct Committer {
+    requests: mpsc::UnboundedSender<Pending>,
+    /// How well requests were grouped, for the debug log at close.
+    counts: Arc<Counts>,
+}
+
+/// What the task did so far.
+#[derive(Debug, Default)]
+pub(super) struct Counts {
+    /// Requests answered.
+    pub requests: AtomicU64,
+    /// Transactions committed.
+    pub transactions: AtomicU64,
+}
+
+impl Committer {
+    pub fn counts(&self) -> (u64, u64) {
+        let requests = self.counts.requests.load(Ordering::Relaxed);
+        (requests, self.counts.transactions.load(Ordering::Relaxed))
+    }
+}
+
+impl Store {
+    /// Applies `request` in a transaction shared with the requests other workers of this
+    /// process sent meanwhile, and answers once it committed.
+    pub(super) async fn commit(&self, request: Request) -> Result<Reply> {
+        let committer = self.committer.get_or_init(|| {
+            let (requests, receiver) = mpsc::unbounded_channel();
+            let counts = Arc::new(Counts::default());
+            tokio::spawn(run(self.writer.clone(), receiver, counts.clone()));
+            Committer { requests, counts }
+        });
+        let (answer, answered) = oneshot::channel();
+        let gone = || StoreError::Sql(sqlx::Error::WorkerCrashed);
+        committer
+            .requests
+            .send((request, answer))
+            .map_err(|_| gone())?;
+        answered.await.map_err(|_| gone())?
+    }
+}
+
+/// The task: takes what is waiting (at least one request), applies it, answers; ends
+/// when every `Store` handle of the process is gone.
+async fn run(writer: Writer, mut receiver: mpsc::UnboundedReceiver<Pending>, counts: Arc<Counts>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let committed = || counts.transactions.fetch_add(1, Ordering::Relaxed);
+    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        counts
+            .requests
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let (requests, answers): (Vec<Request>, Vec<_>) = batch.drain(..).unzip();
+        if requests.len() > 1 {
+            match apply(&writer, &requests).await {
+                Ok(replies) => {
+                    committed();
+                    for (answer, reply) in answers.into_iter().zip(replies) {
+                        let _ = answer.send(Ok(reply));
+                    }
+                    continue;
+                }
+                Err(e) => tracing::debug!(
+                    "a batch of {} writes failed ({e}); applying them one at a time",
+                    requests.len()
+                ),
+            }
+        }
+        for (request, answer) in requests.iter().zip(answers) {
+            let reply = apply(&writer, std::slice::from_ref(request)).await;
+            if reply.is_ok() {
+                committed();
+            }
+            let _ = answer.send(reply.map(|mut replies| replies.remove(0)));
+        }
+    }
+}
+
+/// Applies `requests` in order in one transaction.
+async fn apply(writer: &Writer, requests: &[Request]) -> Result<Vec<Reply>> {
+    let mut tx = writer.begin_immediate().await?;
+    let mut replies = Vec::with_capacity(requests.len());
+    for request in requests {
+        let finished = match &request.finish {
+            Some(finish) => finish_in(&mut tx, finish, request.now).await?,
+            None => true,
+        };
+        let claim = match (&request.claim, finished) {
+            (Some(c), true) => Some(
+                claim_in(
+                    &mut tx,
+                    &c.owner,
+                    &c.fingerprints,
+                    c.ensure_registered,
+                    request.now,
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        replies.push(Reply { finished, claim });
+    }
+    tx.commit().await?;
+    Ok(replies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::pages::Rows;
+    use crate::github::Kind;
+    use crate::store::rounds::ListOptions;
+    use crate::store::{now_ms, Completion, Create, NewJob};
+    use crate::token::Token;
+
+    /// A database in a temp dir with one worker, one token and `prs` claimed jobs.
+    struct Claimed {
+        store: Store,
+        jobs: Vec<ClaimedJob>,
+        _dir: tempfile::TempDir,
+    }
+
+    const OWNER: &str = "worker-1";
+
+    async fn claimed_jobs(prs: i64) -> Claimed {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seedq.db");
+        let store = Store::open(&path, Create::IfMissing, 4).await.unwrap();
+        let now = now_ms();
+        let token = Token::new("ghp_groupcommit000000000000000000000001");
+        store
+            .register_tokens(std::slice::from_ref(&token), now)
+            .await
+            .unwrap();
+        let fingerprints = serde_json::json!([token.fingerprint()]).to_string();
+        store.register_worker(OWNER, now).await.unwrap();
+        store
+            .enqueue_repo("o/r", &ListOptions::default(), now)
+            .await
+            .unwrap();
+        let claim = || store.claim(OWNER, &fingerprints, now);
+        let Claim::Job(list) = claim().await.unwrap() else {
+            panic!("the list page is ready");
+        };
+        let listed = Completion {
+            rows: Some(Rows::Pulls(Vec::new())),
+            etag: None,
+            follow_ups: (1..=prs).map(|pr| commits_job("o/r", pr)).collect(),
+            rate: None,
+        };
+        assert!(store.complete(&list, listed, now).await.unwrap());
+        let mut jobs = Vec::new();
+        for _ in 0..prs {
+            match claim().await.unwrap() {
+                Claim::Job(job) => jobs.push(job),
+                other => panic!("expected a job, got {other:?}"),
+            }
+        }
+        Claimed {
+            store,
+            jobs,
+            _dir: dir,
+        }
+    }
+
+    fn commits_job(repo: &str, pr: i64) -> NewJob {
+        NewJob {
+            repo: repo.to_owned(),
+            kind: Kind::Commits,
+            pr_number: Some(pr),
+            page: 1,
+            url: format!("https://api.github.com/repos/{repo}/pulls/{pr}/commits?per_page=100"),
+            priority: 0,
+            round: 1,
+        }
+    }
+
+    fn empty_page(follow_ups: Vec<NewJob>) -> Completion {
+        Completion {
+            rows: Some(Rows::Commits(Vec::new())),
+            etag: None,
+            follow_ups,
+            rate: None,
+        }
+    }
+
+    fn transactions(store: &Store) -> u64 {
+        let committer = store.committer.get().expect("the store has committed");
+        committer.counts().1
+    }
+
+    async fn state_and_lease(store: &Store, id: i64) -> (String, i64) {
+        sqlx::query_as("SELECT state, lease FROM job_queue WHERE id = ?")
+            .bind(id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn concurrent_completions_share_one_transaction_and_a_fenced_one_writes_nothing() {
+        let Claimed { store, jobs, _dir } = claimed_jobs(3).await;
+        let [a, b, c] = &jobs[..] else { unreachable!() };
+        // b's job was rescued and claimed by someone else meanwhile.
+        sqlx::query("UPDATE job_queue SET lease = lease + 1 WHERE id = ?")
+            .bind(b.id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let before = transactions(&store);
+        let now = now_ms();
+        let (done_a, done_b, done_c) = tokio::join!(
+            store.complete(a, empty_page(Vec::new()), now),
+            store.complete(b, empty_page(Vec::new()), now),
+            store.complete(c, empty_page(Vec::new()), now),
+        );
+        assert_eq!(
+            (done_a.unwrap(), done_b.unwrap(), done_c.unwrap()),
+            (true, false, true)
+        );
+        assert_eq!(
+            transactions(&store) - before,
+            1,
+            "one transaction for three"
+        );
+        assert_eq!(state_and_lease(&store, a.id).await.0, "done");
+        assert_eq!(
+            state_and_lease(&store, b.id).await,
+            ("running".to_owned(), b.lease + 1)
+        );
+        assert_eq!(state_and_lease(&store, c.id).await.0, "done");
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_in_a_batch_reaches_only_its_worker() {
+        let Claimed { store, jobs, _dir } = claimed_jobs(3).await;
+        let [a, b, c] = &jobs[..] else { unreachable!() };
+        // A follow-up of a repository that was never enqueued breaks a foreign key.
+        let broken = vec![commits_job("nobody/else", 1)];
+        let now = now_ms();
+        let (done_a, done_b, done_c) = tokio::join!(
+            store.complete(a, empty_page(Vec::new()), now),
+            store.complete(b, empty_page(broken), now),
+            store.complete(c, empty_page(vec![commits_job("o/r", 9)]), now),
+        );
+        assert!(done_a.unwrap());
+        let error = done_b.expect_err("the broken write fails").to_string();
+        assert!(error.contains("FOREIGN KEY"), "{error}");
+        assert!(done_c.unwrap());
+        assert_eq!(state_and_lease(&store, a.id).await.0, "done");
+        assert_eq!(state_and_lease(&store, b.id).await.0, "running");
+        assert_eq!(state_and_lease(&store, c.id).await.0, "done");
+        let added: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM job_queue WHERE repo = 'o/r' AND pr_number = 9",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(added, 1, "c's follow-up was written");
+    }
+
+    #[tokio::test]
+    async fn a_claim_sees_the_jobs_added_before_it_in_the_same_batch() {
+        let Claimed { store, jobs, _dir } = claimed_jobs(1).await;
+        let fingerprints = serde_json::json!([Token::new(
+            "ghp_groupcommit000000000000000000000001"
+        )
+        .fingerprint()])
+        .to_string();
+        let now = now_ms();
+        // Nothing is queued: only the follow-up that the completion adds can be claimed.
+        let (done, claim) = tokio::join!(
+            store.complete(&jobs[0], empty_page(vec![commits_job("o/r", 7)]), now),
+            store.claim(OWNER, &fingerprints, now),
+        );
+        assert!(done.unwrap());
+        match claim.unwrap() {
+            Claim::Job(job) => assert_eq!(job.pr_number, Some(7)),
+            other => panic!("expected the new job, got {other:?}"),
+        }
+    }
+}
