@@ -141,6 +141,43 @@ fn enqueue_twice_adds_no_work_and_reseeding_writes_no_duplicates() {
 }
 
 #[test]
+fn workers_finishing_together_share_a_transaction() {
+    let fake = fake(&[("acme/widgets", 40)]);
+    let h = Harness::new(&fake.url(), &[token(1), token(2)]);
+    h.enqueue("acme/widgets");
+    let out = h
+        .seedq()
+        .args(["-v", "work", "--workers", "8", "--progress", "off"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // "group commit: 215 job writes in 61 transactions"
+    let counts: Vec<u64> = stderr
+        .lines()
+        .find_map(|line| line.split_once("group commit: "))
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .filter_map(|word| word.parse().ok())
+                .collect()
+        })
+        .unwrap_or_else(|| panic!("no group commit line in:\n{stderr}"));
+    let [writes, transactions] = counts[..] else {
+        panic!("unexpected group commit line in:\n{stderr}");
+    };
+    let requests = fake.stats().counted_requests;
+    assert!(
+        writes >= requests,
+        "{writes} writes for {requests} requests"
+    );
+    assert!(
+        transactions < writes,
+        "{writes} job writes in {transactions} transactions: none shared"
+    );
+    assert_matches_truth(&h, &fake, "acme/widgets");
+}
+
+#[test]
 fn several_repositories_are_seeded_in_one_run() {
     let fake = fake(&[("acme/one", 5), ("other-org/two.rs", 7)]);
     let h = Harness::new(&fake.url(), &[token(1)]);
