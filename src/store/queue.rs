@@ -387,8 +387,8 @@ pub(super) async fn finish_in(
     Ok(true)
 }
 
-/// The body of `claim`, inside the caller's write transaction (also used by
-/// `complete_and_claim`, which saves a transaction per job).
+/// A claim (see [`Store::claim`]) inside the caller's write transaction: the group
+/// commit's, which may also hold the completion of the worker's previous job.
 pub(super) async fn claim_in(
     tx: &mut SqliteConnection,
     owner: &str,
