@@ -1,5 +1,5 @@
-//! A standalone fake GitHub REST API for demos and benchmarks (the same server the
-//! integration tests use, from `tests/support/fake_github/`).
+//! A standalone fake GitHub REST and GraphQL API for demos and benchmarks (the same server
+//! the integration tests use, from `tests/support/fake_github/`).
 //!
 //! ```text
 //! cargo run --example fake_github -- --port 8080 --repo acme/widgets:200 [--repo other/x:50]
@@ -8,7 +8,15 @@
 //!     [--exhaustion-status 403|429] [--alternate-exhaustion-status]
 //!     [--p-5xx 0.05] [--p-drop 0.02] [--p-secondary 0.01]
 //!     [--secondary-retry-after 2 | --no-retry-after] [--seed 1] [--log-requests]
+//!     [--graphql-limit 5000] [--no-graphql] [--graphql-timeout-weight N]
+//!     [--graphql-file-weight 10]
 //! ```
+//!
+//! GraphQL is served at `POST /graphql` (and `POST /api/graphql`) with its own points bucket
+//! per account (`--graphql-limit`, same window as REST); `--no-graphql` answers those paths
+//! 404, like a server without GraphQL. `--graphql-timeout-weight N` answers 502 (charged)
+//! to queries returning more than N objects' weight, a changed file weighing
+//! `--graphql-file-weight` and any other object 1.
 //!
 //! Prints `fake github listening on http://127.0.0.1:PORT` on stdout (one line, flushed),
 //! runs until SIGINT or SIGTERM, then prints the final stats as one line of JSON on stdout.
@@ -27,7 +35,7 @@ use clap::Parser;
 use fake_github::{FakeConfig, FakeGithub, Faults, RepoSpec};
 
 #[derive(Parser, Debug)]
-#[command(about = "A fake GitHub REST API server for seedq demos and benchmarks")]
+#[command(about = "A fake GitHub REST and GraphQL API server for seedq demos and benchmarks")]
 struct Args {
     /// Port on 127.0.0.1 (0 = any free port).
     #[arg(long, default_value_t = 0)]
@@ -80,6 +88,18 @@ struct Args {
     /// Keep a log of every request (memory grows with the number of requests).
     #[arg(long)]
     log_requests: bool,
+    /// GraphQL points per account per window.
+    #[arg(long, default_value_t = 5000)]
+    graphql_limit: u32,
+    /// Serve no GraphQL: `POST /graphql` answers 404.
+    #[arg(long)]
+    no_graphql: bool,
+    /// GraphQL answers heavier than this time out with a 502 (still charged).
+    #[arg(long)]
+    graphql_timeout_weight: Option<u64>,
+    /// Weight of one changed file in a GraphQL answer (other objects weigh 1).
+    #[arg(long, default_value_t = 10)]
+    graphql_file_weight: u64,
 }
 
 fn parse_repo(s: &str) -> Result<RepoSpec, String> {
@@ -139,6 +159,10 @@ fn main() {
             secondary_retry_after: (!args.no_retry_after).then_some(args.secondary_retry_after),
             seed: args.seed,
         },
+        graphql: !args.no_graphql,
+        graphql_limit: args.graphql_limit,
+        graphql_timeout_weight: args.graphql_timeout_weight,
+        graphql_file_weight: args.graphql_file_weight,
         ..FakeConfig::default()
     };
 

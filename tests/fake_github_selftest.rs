@@ -15,7 +15,7 @@ use std::net::TcpStream;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fake_github::{default_account, FakeConfig, FakeGithub, Faults, Outcome, RepoSpec};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// An HTTP answer.
 struct Resp {
@@ -61,6 +61,17 @@ fn links(header: &str) -> HashMap<String, String> {
 /// Sends one request on a fresh connection (`Connection: close`) and reads the answer.
 /// `target` is a path (`/x?y`) or an absolute `http://host:port/x?y` URL.
 fn request(fake: &FakeGithub, method: &str, target: &str, headers: &[(&str, &str)]) -> Resp {
+    request_with_body(fake, method, target, headers, b"")
+}
+
+/// [`request`] with a body (sent with its `Content-Length`).
+fn request_with_body(
+    fake: &FakeGithub,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
     let path = match target.strip_prefix("http://") {
         Some(rest) => &rest[rest.find('/').unwrap_or(rest.len())..],
         None => target,
@@ -74,8 +85,13 @@ fn request(fake: &FakeGithub, method: &str, target: &str, headers: &[(&str, &str
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
+    if !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    s.write_all(&bytes).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let split = raw
@@ -784,4 +800,1279 @@ fn ids_are_unique_across_repos_of_one_server() {
     // Every route also answers under the GHES prefix.
     assert_eq!(get(&fake, "/api/v3/rate_limit", "t").status, 200);
     assert_eq!(get(&fake, "/api/v3/user", "t").status, 200);
+}
+
+// --- GraphQL ---------------------------------------------------------------------------
+
+/// The PR fields seedq's list and batch queries select.
+const PULL_FRAGMENT: &str = "fragment pull on PullRequest { number title state isDraft \
+    createdAt updatedAt closedAt mergedAt additions deletions changedFiles headRefOid \
+    headRefName baseRefName author { __typename login } }";
+
+/// seedq's list-page query (with [`PULL_FRAGMENT`]).
+const LIST_QUERY: &str = "query ($owner: String!, $name: String!, $first: Int!, $after: String, \
+    $states: [PullRequestState!], $order: IssueOrderField!) {
+  rateLimit { limit cost remaining resetAt }
+  repository(owner: $owner, name: $name) {
+    pullRequests(first: $first, after: $after, states: $states, orderBy: {field: $order, direction: DESC}) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...pull }
+    }
+  }
+}
+";
+
+/// seedq's batch of per-PR pages (with [`PULL_FRAGMENT`]); `HEAD_OID` is replaced.
+const BATCH_QUERY: &str = r#"query ($owner: String!, $name: String!, $after0: String) {
+  rateLimit { limit cost remaining resetAt }
+  repository(owner: $owner, name: $name) {
+    pr12: pullRequest(number: 12) {
+      ...pull
+      commits(first: 100) { pageInfo { hasNextPage endCursor } nodes { commit { oid message author { name email date user { login } } } } }
+      reviews(first: 100) { pageInfo { hasNextPage endCursor } nodes { fullDatabaseId author { __typename login } state submittedAt } }
+      comments(first: 100) { pageInfo { hasNextPage endCursor } nodes { fullDatabaseId author { __typename login } createdAt body } }
+    }
+    pr5: pullRequest(number: 5) {
+      files(first: 100, after: $after0) { pageInfo { hasNextPage endCursor } nodes { path additions deletions changeType } }
+    }
+    head12: object(oid: "HEAD_OID") {
+      ... on Commit { statusCheckRollup { contexts(first: 100) { pageInfo { hasNextPage endCursor } nodes { __typename ... on CheckRun { databaseId name status conclusion startedAt completedAt } } } } }
+    }
+  }
+}
+"#;
+
+/// A query costing `1 + 3 * first` requests: three connections under each of `first` PRs.
+fn three_per_pr(first: u32) -> String {
+    format!(
+        "query {{ rateLimit {{ cost nodeCount }} repository(owner: \"acme\", name: \"widgets\") \
+         {{ pullRequests(first: {first}) {{ nodes {{ commits(first: 1) {{ totalCount }} \
+         reviews(first: 1) {{ totalCount }} files(first: 1) {{ totalCount }} }} }} }} }}"
+    )
+}
+
+/// A query whose connections nest three deep: `pullRequests` > `commits` > `contexts`.
+fn deep_query(contexts: u32) -> String {
+    format!(
+        "query {{ rateLimit {{ cost nodeCount }} repository(owner: \"acme\", name: \"widgets\") \
+         {{ pullRequests(first: 100) {{ nodes {{ commits(first: 100) {{ nodes {{ commit {{ \
+         statusCheckRollup {{ contexts(first: {contexts}) {{ totalCount }} }} }} }} }} }} }} }} }}"
+    )
+}
+
+fn gql_at(fake: &FakeGithub, path: &str, token: &str, query: &str, variables: Value) -> Resp {
+    let body = serde_json::to_vec(&json!({"query": query, "variables": variables})).unwrap();
+    let auth = format!("Bearer {token}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    request_with_body(fake, "POST", path, &headers, &body)
+}
+
+fn gql(fake: &FakeGithub, token: &str, query: &str, variables: Value) -> Resp {
+    gql_at(fake, "/graphql", token, query, variables)
+}
+
+/// `data` of an answer that must be a 200 without errors.
+fn gql_data(fake: &FakeGithub, token: &str, query: &str, variables: Value) -> Value {
+    let r = gql(fake, token, query, variables);
+    let v = r.json();
+    assert_eq!(r.status, 200, "{v}");
+    assert!(v.get("errors").is_none(), "unexpected errors: {v}");
+    v["data"].clone()
+}
+
+/// The errors of a 200 answer that must have no `data`.
+fn gql_refusal(r: &Resp) -> Vec<Value> {
+    let v = r.json();
+    assert_eq!(r.status, 200, "{v}");
+    assert!(v.get("data").is_none(), "no data expected: {v}");
+    v["errors"].as_array().expect("errors").clone()
+}
+
+/// Every node of a connection, following `endCursor`: `query` takes `$after` and
+/// `pointer` locates the connection in `data` (a null on the way means no nodes).
+fn gql_nodes(fake: &FakeGithub, query: &str, mut variables: Value, pointer: &str) -> Vec<Value> {
+    let mut nodes = Vec::new();
+    variables["after"] = Value::Null;
+    for _ in 0..1000 {
+        let data = gql_data(fake, "t", query, variables.clone());
+        let Some(conn) = data.pointer(pointer).filter(|c| !c.is_null()) else {
+            return nodes;
+        };
+        nodes.extend(conn["nodes"].as_array().unwrap().iter().cloned());
+        if conn["pageInfo"]["hasNextPage"] != true {
+            return nodes;
+        }
+        variables["after"] = conn["pageInfo"]["endCursor"].clone();
+    }
+    panic!("runaway pagination");
+}
+
+/// An actor as REST names it: a bot's login gets its `[bot]` back.
+fn rest_login(actor: &Value) -> Value {
+    match actor["__typename"].as_str() {
+        Some("Bot") => json!(format!("{}[bot]", actor["login"].as_str().unwrap())),
+        _ => actor["login"].clone(),
+    }
+}
+
+/// A commit author as REST names it: the user's login, else the login of a noreply email.
+fn rest_commit_login(git_actor: &Value) -> Value {
+    if !git_actor["user"].is_null() {
+        return git_actor["user"]["login"].clone();
+    }
+    match git_actor["email"]
+        .as_str()
+        .and_then(|e| e.strip_suffix("@users.noreply.github.com"))
+    {
+        Some(login) => json!(login),
+        None => Value::Null,
+    }
+}
+
+fn instant(t: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(t.as_str().unwrap()).unwrap()
+}
+
+const PR_COMMITS: &str = r#"query ($n: Int!, $after: String) { repository(owner: "acme", name: "widgets") { pullRequest(number: $n) { commits(first: 100, after: $after) { pageInfo { hasNextPage endCursor } nodes { commit { oid message authoredDate author { name email date user { login } } } } } } } }"#;
+const PR_REVIEWS: &str = r#"query ($n: Int!, $after: String) { repository(owner: "acme", name: "widgets") { pullRequest(number: $n) { reviews(first: 100, after: $after) { pageInfo { hasNextPage endCursor } nodes { fullDatabaseId databaseId author { __typename login } state submittedAt } } } } }"#;
+const PR_FILES: &str = r#"query ($n: Int!, $after: String) { repository(owner: "acme", name: "widgets") { pullRequest(number: $n) { files(first: 100, after: $after) { pageInfo { hasNextPage endCursor } nodes { path additions deletions changeType } } } } }"#;
+const PR_COMMENTS: &str = r#"query ($n: Int!, $after: String) { repository(owner: "acme", name: "widgets") { pullRequest(number: $n) { comments(first: 100, after: $after) { pageInfo { hasNextPage endCursor } nodes { fullDatabaseId author { __typename login } createdAt body } } } } }"#;
+const PR_CONTEXTS: &str = r#"query ($n: Int!, $after: String) { repository(owner: "acme", name: "widgets") { pullRequest(number: $n) { statusCheckRollup { contexts(first: 100, after: $after) { pageInfo { hasNextPage endCursor } nodes { __typename ... on CheckRun { databaseId name status conclusion } ... on StatusContext { context state } } } } } } }"#;
+
+#[test]
+fn cursors_are_opaque_offsets_shaped_like_githubs() {
+    use fake_github::graphql::cursor::{decode, encode};
+    assert!(
+        encode(0).starts_with("Y3Vyc29yOnYyOj"),
+        "base64 of `cursor:v2:`"
+    );
+    for n in [0, 1, 99, 100, 2999, u64::MAX] {
+        assert_eq!(decode(&encode(n)), Some(n));
+    }
+    for bogus in [
+        "",
+        "nope",
+        "Y3Vyc29yOnYyOg==",
+        "Y3Vyc29yOnYyOnh4",
+        "Y3Vyc29yOnYyOpHOAAA=",
+    ] {
+        assert_eq!(decode(bogus), None, "{bogus}");
+    }
+}
+
+#[test]
+fn graphql_rows_match_rest_rows_for_every_pr() {
+    // 45 PRs: #42 is dependabot's, #7 and #23 are by deleted accounts.
+    let fake = FakeGithub::spawn(widgets(45));
+    let truth = fake.truth("acme/widgets");
+    let authors: Vec<Option<&str>> = truth.per_pr.iter().map(|p| p.author.as_deref()).collect();
+    assert!(authors.contains(&Some("dependabot[bot]")) && authors.contains(&None));
+
+    // The list, newest first, in both APIs.
+    let rest_numbers: Vec<Value> = all_items(
+        &fake,
+        "/repos/acme/widgets/pulls?state=all&per_page=100",
+        "t",
+    )
+    .iter()
+    .map(|p| p["number"].clone())
+    .collect();
+    let list = [LIST_QUERY, PULL_FRAGMENT].concat();
+    let vars = json!({"owner": "acme", "name": "widgets", "first": 7, "states": null, "order": "CREATED_AT"});
+    let pulls = gql_nodes(&fake, &list, vars, "/repository/pullRequests");
+    let gql_numbers: Vec<Value> = pulls.iter().map(|p| p["number"].clone()).collect();
+    assert_eq!(gql_numbers, rest_numbers);
+
+    let (mut offset_dates, mut statuses) = (0, 0);
+    for p in &pulls {
+        let n = p["number"].as_u64().unwrap();
+        let base = format!("/repos/acme/widgets/pulls/{n}");
+        let d = get(&fake, &base, "t").json();
+        let rest_pull = json!([
+            d["number"],
+            d["title"],
+            d["state"],
+            d["merged"],
+            d["user"]["login"],
+            d["created_at"],
+            d["updated_at"],
+            d["closed_at"],
+            d["merged_at"],
+            d["additions"],
+            d["deletions"],
+            d["changed_files"],
+            d["head"]["sha"],
+            d["head"]["ref"],
+            d["base"]["ref"],
+            d["draft"]
+        ]);
+        let (state, merged) = match p["state"].as_str().unwrap() {
+            "MERGED" => ("closed", true),
+            "CLOSED" => ("closed", false),
+            "OPEN" => ("open", false),
+            other => panic!("state {other}"),
+        };
+        let gql_pull = json!([
+            p["number"],
+            p["title"],
+            state,
+            merged,
+            rest_login(&p["author"]),
+            p["createdAt"],
+            p["updatedAt"],
+            p["closedAt"],
+            p["mergedAt"],
+            p["additions"],
+            p["deletions"],
+            p["changedFiles"],
+            p["headRefOid"],
+            p["headRefName"],
+            p["baseRefName"],
+            p["isDraft"]
+        ]);
+        assert_eq!(gql_pull, rest_pull, "pull #{n}");
+
+        let vars = json!({"n": n});
+        let rest_commits: Vec<Value> =
+            all_items(&fake, &format!("{base}/commits?per_page=100"), "t")
+                .iter()
+                .map(|c| {
+                    json!([
+                        c["sha"],
+                        c["author"]["login"],
+                        c["commit"]["author"]["date"],
+                        c["commit"]["message"],
+                        c["commit"]["author"]["email"]
+                    ])
+                })
+                .collect();
+        let commits = gql_nodes(
+            &fake,
+            PR_COMMITS,
+            vars.clone(),
+            "/repository/pullRequest/commits",
+        );
+        let gql_commits: Vec<Value> = commits
+            .iter()
+            .map(|c| &c["commit"])
+            .map(|c| {
+                json!([
+                    c["oid"],
+                    rest_commit_login(&c["author"]),
+                    c["authoredDate"],
+                    c["message"],
+                    c["author"]["email"]
+                ])
+            })
+            .collect();
+        assert_eq!(gql_commits, rest_commits, "commits of #{n}");
+        for c in commits.iter().map(|c| &c["commit"]) {
+            assert_eq!(
+                instant(&c["author"]["date"]),
+                instant(&c["authoredDate"]),
+                "same instant"
+            );
+            offset_dates += !c["author"]["date"].as_str().unwrap().ends_with('Z') as u32;
+        }
+
+        let rest_reviews: Vec<Value> =
+            all_items(&fake, &format!("{base}/reviews?per_page=100"), "t")
+                .iter()
+                .map(|r| json!([r["id"], r["user"]["login"], r["state"], r["submitted_at"]]))
+                .collect();
+        let gql_reviews: Vec<Value> = gql_nodes(
+            &fake,
+            PR_REVIEWS,
+            vars.clone(),
+            "/repository/pullRequest/reviews",
+        )
+        .iter()
+        .map(|r| {
+            let id: u64 = r["fullDatabaseId"].as_str().unwrap().parse().unwrap();
+            assert_eq!(r["databaseId"], id);
+            json!([id, rest_login(&r["author"]), r["state"], r["submittedAt"]])
+        })
+        .collect();
+        assert_eq!(gql_reviews, rest_reviews, "reviews of #{n}");
+
+        let rest_files: Vec<Value> = all_items(&fake, &format!("{base}/files?per_page=100"), "t")
+            .iter()
+            .map(|f| json!([f["filename"], f["status"], f["additions"], f["deletions"]]))
+            .collect();
+        let gql_files: Vec<Value> = gql_nodes(
+            &fake,
+            PR_FILES,
+            vars.clone(),
+            "/repository/pullRequest/files",
+        )
+        .iter()
+        .map(|f| {
+            let status = match f["changeType"].as_str().unwrap() {
+                "ADDED" => "added",
+                "DELETED" => "removed",
+                "MODIFIED" => "modified",
+                "RENAMED" => "renamed",
+                other => panic!("changeType {other}"),
+            };
+            json!([f["path"], status, f["additions"], f["deletions"]])
+        })
+        .collect();
+        assert_eq!(gql_files, rest_files, "files of #{n}");
+
+        let rest_comments: Vec<Value> = all_items(
+            &fake,
+            &format!("/repos/acme/widgets/issues/{n}/comments?per_page=100"),
+            "t",
+        )
+        .iter()
+        .map(|c| json!([c["id"], c["user"]["login"], c["created_at"], c["body"]]))
+        .collect();
+        let gql_comments: Vec<Value> = gql_nodes(
+            &fake,
+            PR_COMMENTS,
+            vars.clone(),
+            "/repository/pullRequest/comments",
+        )
+        .iter()
+        .map(|c| {
+            let id: u64 = c["fullDatabaseId"].as_str().unwrap().parse().unwrap();
+            json!([id, rest_login(&c["author"]), c["createdAt"], c["body"]])
+        })
+        .collect();
+        assert_eq!(gql_comments, rest_comments, "issue comments of #{n}");
+
+        let head = d["head"]["sha"].as_str().unwrap();
+        let rest_runs: Vec<Value> = all_items(
+            &fake,
+            &format!("/repos/acme/widgets/commits/{head}/check-runs?per_page=100"),
+            "t",
+        )
+        .iter()
+        .map(|r| json!([r["id"], r["name"], r["status"], r["conclusion"]]))
+        .collect();
+        let contexts = gql_nodes(
+            &fake,
+            PR_CONTEXTS,
+            vars,
+            "/repository/pullRequest/statusCheckRollup/contexts",
+        );
+        let lower = |v: &Value| {
+            v.as_str()
+                .map_or(Value::Null, |s| json!(s.to_ascii_lowercase()))
+        };
+        let gql_runs: Vec<Value> = contexts
+            .iter()
+            .filter(|c| c["__typename"] == "CheckRun")
+            .map(|r| {
+                json!([
+                    r["databaseId"],
+                    r["name"],
+                    lower(&r["status"]),
+                    lower(&r["conclusion"])
+                ])
+            })
+            .collect();
+        assert_eq!(gql_runs, rest_runs, "check runs of #{n}");
+        let status_positions: Vec<usize> = contexts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c["__typename"] == "StatusContext")
+            .map(|(i, _)| i)
+            .collect();
+        assert!(
+            status_positions.is_empty() || status_positions == [0],
+            "one status, first"
+        );
+        statuses += status_positions.len();
+    }
+    assert!(
+        offset_dates > 0,
+        "some commit dates carry their own time zone"
+    );
+    assert!(statuses > 0, "some head commits have a commit status");
+}
+
+#[test]
+fn graphql_cost_follows_githubs_formula() {
+    let fake = FakeGithub::spawn(widgets(120));
+    let list = [LIST_QUERY, PULL_FRAGMENT].concat();
+    let list_vars = json!({"owner": "acme", "name": "widgets", "first": 100, "after": null, "states": null, "order": "CREATED_AT"});
+    let batch = [BATCH_QUERY, PULL_FRAGMENT].concat();
+    let batch_vars = json!({"owner": "acme", "name": "widgets", "after0": null});
+    // (query, variables, requests, expected cost)
+    let cases: Vec<(String, Value, u32)> = vec![
+        (list, list_vars, 1),                // one connection: 1 request
+        (batch, batch_vars, 1),              // five connections under lookups: round(0.05) -> 1
+        (three_per_pr(16), json!({}), 1),    // 1 + 48 = 49 -> round(0.49) = 0 -> at least 1
+        (three_per_pr(82), json!({}), 2),    // 1 + 246 = 247 -> 2
+        (three_per_pr(83), json!({}), 3),    // 1 + 249 = 250 -> 2.5 rounds up
+        (deep_query(40), json!({}), 101),    // 1 + 100 + 100 * 100 = 10,101 -> 101
+        (r#"{ repository(owner: "acme", name: "widgets") { pullRequest(number: 1) { title } } }"#.into(), json!({}), 1),
+    ];
+    let mut used = 0;
+    for (query, vars, cost) in cases {
+        let r = gql(&fake, "t", &query, vars);
+        let v = r.json();
+        assert_eq!(r.status, 200, "{v}");
+        assert!(v.get("errors").is_none(), "{v}");
+        if let Some(reported) = v["data"]["rateLimit"]["cost"].as_u64() {
+            assert_eq!(reported, cost as u64, "{query}");
+        }
+        used += cost;
+        assert_eq!(r.num("x-ratelimit-used"), used as u64, "{query}");
+        assert_eq!(r.num("x-ratelimit-remaining"), 5000 - used as u64);
+        assert_eq!(r.header("x-ratelimit-resource"), Some("graphql"));
+    }
+    let deep = gql_data(&fake, "t", &deep_query(40), json!({}));
+    assert_eq!(deep["rateLimit"]["nodeCount"], 100 + 10_000 + 400_000);
+    used += 101;
+
+    // A dry run reports the cost, runs nothing and charges nothing.
+    let dry = deep_query(40).replace("rateLimit {", "rateLimit(dryRun: true) { remaining");
+    let r = gql(&fake, "t", &dry, json!({}));
+    let data = r.json()["data"].clone();
+    assert_eq!(data["rateLimit"]["cost"], 101);
+    assert_eq!(data["rateLimit"]["remaining"], 5000 - used);
+    assert!(data.get("repository").is_none(), "{data}");
+    assert_eq!(r.num("x-ratelimit-used"), used as u64);
+    let s = fake.stats();
+    assert_eq!((s.graphql_points, s.graphql_queries), (used as u64, 9));
+    assert_eq!(s.per_token["t"].graphql_points, used as u64);
+    assert_eq!(s.counted_requests, 0, "no REST quota used");
+}
+
+#[test]
+fn graphql_bucket_is_separate_from_rest_and_shared_by_an_account() {
+    let pairs = [("a", "octo"), ("b", "octo"), ("c", "big")];
+    let fake = FakeGithub::spawn(FakeConfig {
+        limit: 10,
+        graphql_limit: 3,
+        window: Duration::from_secs(2),
+        shared_accounts: pairs
+            .iter()
+            .map(|(t, l)| (t.to_string(), l.to_string()))
+            .collect(),
+        account_graphql_limits: HashMap::from([("big".to_string(), 7)]),
+        ..widgets(5)
+    });
+    const Q: &str = "query { viewer { login } rateLimit { limit remaining used resetAt } }";
+    let first = gql(&fake, "a", Q, json!({}));
+    let data = first.json()["data"].clone();
+    assert_eq!(data["viewer"]["login"], "octo");
+    assert_eq!(
+        data["rateLimit"],
+        json!({"limit": 3, "remaining": 2, "used": 1,
+        "resetAt": chrono::DateTime::from_timestamp(first.num("x-ratelimit-reset") as i64, 0)
+            .unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string()})
+    );
+    assert_eq!(first.header("x-ratelimit-resource"), Some("graphql"));
+    assert_eq!(
+        (
+            first.num("x-ratelimit-limit"),
+            first.num("x-ratelimit-remaining")
+        ),
+        (3, 2)
+    );
+    let reset_ms = first.num("x-ratelimit-reset-ms");
+    assert!(
+        first.num("x-ratelimit-reset") * 1000 >= reset_ms,
+        "reset rounds up"
+    );
+
+    let rest = get(&fake, "/user", "a");
+    assert_eq!(rest.header("x-ratelimit-resource"), Some("core"));
+    assert_eq!(
+        rest.num("x-ratelimit-remaining"),
+        9,
+        "REST has its own quota"
+    );
+    assert_eq!(
+        gql(&fake, "b", Q, json!({})).num("x-ratelimit-remaining"),
+        1,
+        "b shares octo's points"
+    );
+    let limits = get(&fake, "/rate_limit", "b");
+    assert_eq!(
+        limits.num("x-ratelimit-remaining"),
+        9,
+        "REST answers report the REST bucket"
+    );
+    let v = limits.json();
+    assert_eq!(v["resources"]["core"]["remaining"], 9);
+    assert_eq!(v["rate"]["remaining"], 9);
+    let g = &v["resources"]["graphql"];
+    assert_eq!(
+        (
+            g["limit"].clone(),
+            g["used"].clone(),
+            g["remaining"].clone()
+        ),
+        (json!(3), json!(2), json!(1))
+    );
+    assert_eq!(g["reset"], reset_ms.div_ceil(1000));
+    let big = gql(&fake, "c", Q, json!({}));
+    assert_eq!(
+        (
+            big.num("x-ratelimit-limit"),
+            big.num("x-ratelimit-remaining")
+        ),
+        (7, 6)
+    );
+    assert_eq!(
+        gql(&fake, "d", Q, json!({})).num("x-ratelimit-remaining"),
+        2,
+        "d has its own account"
+    );
+
+    assert_eq!(
+        gql(&fake, "b", Q, json!({})).num("x-ratelimit-remaining"),
+        0
+    );
+    let refused = gql(&fake, "a", Q, json!({}));
+    assert_eq!(gql_refusal(&refused)[0]["type"], "RATE_LIMITED");
+    assert_eq!(get(&fake, "/user", "a").status, 200, "REST is unaffected");
+
+    std::thread::sleep(Duration::from_millis(
+        reset_ms.saturating_sub(now_ms()) + 20,
+    ));
+    let again = gql(&fake, "a", Q, json!({}));
+    assert_eq!(again.status, 200);
+    assert_eq!(
+        again.num("x-ratelimit-remaining"),
+        2,
+        "a new window started"
+    );
+}
+
+#[test]
+fn rate_limited_comes_as_200_with_an_errors_entry() {
+    let fake = FakeGithub::spawn(FakeConfig {
+        graphql_limit: 3,
+        ..widgets(100)
+    });
+    let costs_two = three_per_pr(82);
+    let costs_one = three_per_pr(1);
+    assert_eq!(
+        gql(&fake, "t", &costs_two, json!({})).num("x-ratelimit-remaining"),
+        1
+    );
+    let refused = gql(&fake, "t", &costs_two, json!({}));
+    let errors = gql_refusal(&refused);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["type"], "RATE_LIMITED");
+    assert_eq!(errors[0]["code"], "graphql_rate_limit");
+    let message = errors[0]["message"].as_str().unwrap();
+    let id = message
+        .strip_prefix("API rate limit exceeded for user ID ")
+        .and_then(|m| m.strip_suffix('.'))
+        .unwrap_or_else(|| panic!("{message}"));
+    assert!(id.parse::<u64>().is_ok(), "{message}");
+    assert_eq!(refused.num("x-ratelimit-remaining"), 1, "what is left");
+    assert_eq!(refused.num("x-ratelimit-used"), 2, "nothing charged");
+    assert_eq!(gql(&fake, "t", &costs_one, json!({})).status, 200);
+    let at_zero = gql(&fake, "t", &costs_one, json!({}));
+    assert_eq!(gql_refusal(&at_zero)[0]["type"], "RATE_LIMITED");
+    assert_eq!(at_zero.num("x-ratelimit-remaining"), 0);
+    let s = fake.stats();
+    assert_eq!(
+        (s.graphql_queries, s.graphql_points, s.graphql_refused),
+        (4, 3, 2)
+    );
+    assert_eq!(
+        (s.per_token["t"].graphql_refused, s.per_token["t"].refused),
+        (2, 0)
+    );
+    assert_eq!(s.refused_for_quota, 0, "REST refusals are counted apart");
+    let log = fake.requests_log();
+    assert_eq!(log.len(), 4);
+    assert!(log
+        .iter()
+        .all(|r| r.graphql && r.method == "POST" && r.path == "/graphql" && !r.counted));
+    assert_eq!(
+        log.iter().map(|r| r.points).collect::<Vec<_>>(),
+        vec![2, 0, 1, 0]
+    );
+    assert_eq!(log[1].outcome, Outcome::RefusedForQuota);
+    assert_eq!(log[1].status, 200);
+}
+
+#[test]
+fn heavy_queries_time_out_with_502_and_are_charged() {
+    let fake = FakeGithub::spawn(FakeConfig {
+        graphql_timeout_weight: Some(500),
+        ..widgets(10)
+    });
+    let files = r#"query ($first: Int!) { repository(owner: "acme", name: "widgets") { pullRequest(number: 5) { files(first: $first) { nodes { path } } } } }"#;
+    // One PR and 100 files weighing 10 each: 1,001.
+    let heavy = gql(&fake, "t", files, json!({"first": 100}));
+    assert_eq!(heavy.status, 502);
+    assert_eq!(heavy.header("x-ratelimit-resource"), Some("graphql"));
+    assert_eq!(heavy.num("x-ratelimit-used"), 1, "charged all the same");
+    let v = heavy.json();
+    assert_eq!(v["data"], Value::Null);
+    let request_id = heavy.header("x-github-request-id").unwrap();
+    let message = v["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "Something went wrong while executing your query. This may be the result of a timeout"
+        ),
+        "{message}"
+    );
+    assert!(message.contains(&format!("`{request_id}`")), "{message}");
+    // 1 + 40 * 10 = 401.
+    let light = gql(&fake, "t", files, json!({"first": 40}));
+    assert_eq!(light.status, 200);
+    assert_eq!(
+        light.json()["data"]["repository"]["pullRequest"]["files"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        40
+    );
+    let s = fake.stats();
+    assert_eq!((s.graphql_timeouts, s.graphql_points), (2 - 1, 2));
+    assert_eq!(s.per_token["t"].graphql_timeouts, 1);
+    assert_eq!(
+        s.graphql_items_served.get("acme/widgets#5:files:0"),
+        Some(&1),
+        "the 502 served no page"
+    );
+    let log = fake.requests_log();
+    assert_eq!(
+        (log[0].outcome, log[0].status, log[0].points),
+        (Outcome::TimedOut, 502, 1)
+    );
+
+    let light_files = FakeGithub::spawn(FakeConfig {
+        graphql_timeout_weight: Some(500),
+        graphql_file_weight: 1,
+        ..widgets(10)
+    });
+    assert_eq!(
+        gql(&light_files, "t", files, json!({"first": 100})).status,
+        200
+    );
+}
+
+#[test]
+fn pagination_and_node_limits_are_enforced() {
+    let fake = FakeGithub::spawn(widgets(10));
+    let files = |args: &str| {
+        format!(
+            r#"{{ repository(owner: "acme", name: "widgets") {{ pullRequest(number: 5) {{ files{args} {{ nodes {{ path }} }} }} }} }}"#
+        )
+    };
+    // The one error of a query refused before it runs, for free.
+    let only = |query: &str, variables: Value| {
+        let points = fake.stats().graphql_points;
+        let r = gql(&fake, "t", query, variables);
+        let errors = gql_refusal(&r);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            r.num("x-ratelimit-used"),
+            points,
+            "refused queries cost nothing"
+        );
+        assert_eq!(fake.stats().graphql_points, points);
+        errors[0].clone()
+    };
+    let e = only(&files(""), json!({}));
+    assert_eq!(e["type"], "MISSING_PAGINATION_BOUNDARIES");
+    assert_eq!(
+        e["message"],
+        "You must provide a `first` or `last` value to properly paginate the `files` connection."
+    );
+    assert_eq!(e["path"], json!(["repository", "pullRequest", "files"]));
+    let e = only(&files("(first: 101)"), json!({}));
+    assert_eq!(e["type"], "EXCESSIVE_PAGINATION");
+    assert_eq!(e["message"], "Requesting 101 records on the `files` connection exceeds the `first` limit of 100 records.");
+    let e = only(&files("(last: 0)"), json!({}));
+    assert_eq!(e["type"], "EXCESSIVE_PAGINATION");
+    let by_variable = files("(first: $n)").replacen('{', "query ($n: Int) {", 1);
+    let e = only(&by_variable, json!({"n": 500}));
+    assert_eq!(e["type"], "EXCESSIVE_PAGINATION");
+    let e = only(&by_variable, json!({"n": null}));
+    assert_eq!(e["type"], "MISSING_PAGINATION_BOUNDARIES");
+    assert_eq!(gql(&fake, "t", &by_variable, json!({"n": 100})).status, 200);
+
+    let e = only(&deep_query(100), json!({}));
+    assert_eq!(e["type"], "MAX_NODE_LIMIT_EXCEEDED");
+    assert_eq!(e["message"], "By the time this query traverses to the contexts connection, it is requesting up to 1,010,100 possible nodes which exceeds the maximum limit of 500,000.");
+    assert_eq!(
+        gql(&fake, "t", &deep_query(40), json!({})).status,
+        200,
+        "410,100 nodes pass"
+    );
+
+    let e = only(
+        r#"{ repository(owner: "acme", name: "widgets") { pullRequest(number: 1) { nope } } }"#,
+        json!({}),
+    );
+    assert_eq!(
+        e["message"],
+        "Field 'nope' doesn't exist on type 'PullRequest'"
+    );
+    assert_eq!(e["extensions"]["code"], "undefinedField");
+    let e = only(
+        r#"{ repository(owner: "acme", name: "widgets") { pullRequest(number: 1) { files(first: 1, sort: UP) { totalCount } } } }"#,
+        json!({}),
+    );
+    assert_eq!(e["extensions"]["code"], "argumentNotAccepted");
+    let e = only("{ repository(owner: \"acme\") { id } }", json!({}));
+    assert_eq!(e["extensions"]["code"], "missingRequiredArguments");
+    let s = fake.stats();
+    assert_eq!((s.graphql_points, s.graphql_queries), (1 + 101, 11));
+}
+
+#[test]
+fn a_server_without_graphql_answers_404() {
+    let fake = FakeGithub::spawn(FakeConfig {
+        graphql: false,
+        limit: 10,
+        ..widgets(5)
+    });
+    for path in ["/graphql", "/api/graphql"] {
+        let r = gql_at(&fake, path, "t", "{ viewer { login } }", json!({}));
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(r.json()["message"], "Not Found");
+    }
+    assert_eq!(
+        get(&fake, "/user", "t").num("x-ratelimit-remaining"),
+        9,
+        "the 404s cost nothing"
+    );
+    let s = fake.stats();
+    assert_eq!((s.counted_requests, s.graphql_points), (1, 0));
+
+    // With GraphQL, the GitHub Enterprise Server form answers too.
+    let ghes = FakeGithub::spawn(widgets(5));
+    let r = gql_at(
+        &ghes,
+        "/api/graphql",
+        "t",
+        "{ viewer { login } }",
+        json!({}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["data"]["viewer"]["login"],
+        default_account("t").as_str()
+    );
+}
+
+#[test]
+fn bot_logins_lack_the_bot_suffix_and_deleted_authors_are_null() {
+    let fake = FakeGithub::spawn(widgets(45));
+    let truth = fake.truth("acme/widgets");
+    let by = |author: Option<&str>| {
+        truth
+            .per_pr
+            .iter()
+            .find(|p| p.author.as_deref() == author)
+            .unwrap()
+            .number
+    };
+    let query = r#"query ($n: Int!) { repository(owner: "acme", name: "widgets") { pullRequest(number: $n) { author { __typename login } commits(first: 100) { nodes { commit { author { email user { __typename login } } } } } } } }"#;
+    let pull =
+        |n: u64| gql_data(&fake, "t", query, json!({"n": n}))["repository"]["pullRequest"].clone();
+
+    let bot_pr = by(Some("dependabot[bot]"));
+    let p = pull(bot_pr);
+    assert_eq!(
+        p["author"],
+        json!({"__typename": "Bot", "login": "dependabot"})
+    );
+    let rest = all_items(
+        &fake,
+        &format!("/repos/acme/widgets/pulls/{bot_pr}/commits?per_page=100"),
+        "t",
+    );
+    let mut bot_commits = 0;
+    for (c, r) in p["commits"]["nodes"].as_array().unwrap().iter().zip(&rest) {
+        let author = &c["commit"]["author"];
+        assert_eq!(author["email"], r["commit"]["author"]["email"]);
+        if r["author"]["type"] == "Bot" {
+            bot_commits += 1;
+            assert_eq!(
+                author["user"],
+                Value::Null,
+                "GitActor.user is a User; a bot is not one"
+            );
+        } else if r["author"].is_null() {
+            assert_eq!(author["user"], Value::Null);
+        } else {
+            assert_eq!(
+                author["user"],
+                json!({"__typename": "User", "login": r["author"]["login"]})
+            );
+        }
+    }
+    assert!(bot_commits > 0);
+
+    assert_eq!(pull(7)["author"], Value::Null, "deleted account");
+    assert_eq!(
+        get(&fake, "/repos/acme/widgets/pulls/7", "t").json()["user"],
+        Value::Null
+    );
+    let user_pr = truth
+        .per_pr
+        .iter()
+        .find(|p| p.author.as_deref().is_some_and(|a| !a.ends_with("[bot]")))
+        .unwrap();
+    assert_eq!(
+        pull(user_pr.number)["author"],
+        json!({"__typename": "User", "login": user_pr.author.as_deref().unwrap()})
+    );
+}
+
+#[test]
+fn cursors_continue_where_rest_pages_do() {
+    let fake = FakeGithub::spawn(widgets(250));
+    let files = r#"query ($after: String, $before: String, $first: Int, $last: Int) { repository(owner: "acme", name: "widgets") { pullRequest(number: 5) { files(first: $first, last: $last, after: $after, before: $before) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { path } } } } } }"#;
+    let page = |vars: Value| {
+        gql_data(&fake, "t", files, vars)["repository"]["pullRequest"]["files"].clone()
+    };
+    let paths = |conn: &Value| {
+        conn["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["path"].clone())
+            .collect::<Vec<_>>()
+    };
+    let rest_paths = |page: u32| {
+        get(
+            &fake,
+            &format!("/repos/acme/widgets/pulls/5/files?per_page=100&page={page}"),
+            "t",
+        )
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["filename"].clone())
+        .collect::<Vec<_>>()
+    };
+
+    let one = page(json!({"first": 100}));
+    assert_eq!(one["totalCount"], 150);
+    assert_eq!(paths(&one), rest_paths(1));
+    assert_eq!(one["pageInfo"]["hasNextPage"], true);
+    assert_eq!(one["pageInfo"]["hasPreviousPage"], false);
+    assert_eq!(one["pageInfo"]["endCursor"], one["edges"][99]["cursor"]);
+    let two = page(json!({"first": 100, "after": one["pageInfo"]["endCursor"]}));
+    assert_eq!(paths(&two), rest_paths(2), "page 2 of REST");
+    assert_eq!(
+        (
+            two["pageInfo"]["hasNextPage"].clone(),
+            two["pageInfo"]["hasPreviousPage"].clone()
+        ),
+        (json!(false), json!(true))
+    );
+    let tail = page(json!({"last": 10}));
+    assert_eq!(paths(&tail), rest_paths(2)[40..].to_vec());
+    let before = page(json!({"last": 5, "before": one["edges"][10]["cursor"]}));
+    assert_eq!(paths(&before), rest_paths(1)[5..10].to_vec());
+
+    // PR 3: 300 commits, 250 served, in REST's pages.
+    let commits = r#"query ($after: String) { repository(owner: "acme", name: "widgets") { pullRequest(number: 3) { commits(first: 100, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { commit { oid } } } } } }"#;
+    let oids: Vec<Value> = gql_nodes(&fake, commits, json!({}), "/repository/pullRequest/commits")
+        .iter()
+        .map(|c| c["commit"]["oid"].clone())
+        .collect();
+    let rest_oids: Vec<Value> = all_items(
+        &fake,
+        "/repos/acme/widgets/pulls/3/commits?per_page=100",
+        "t",
+    )
+    .iter()
+    .map(|c| c["sha"].clone())
+    .collect();
+    assert_eq!(oids.len(), 250);
+    assert_eq!(oids, rest_oids);
+
+    // The PR list: newest first like REST's default, and oldest first without orderBy.
+    let list = [LIST_QUERY, PULL_FRAGMENT].concat();
+    let vars = |after: Value| json!({"owner": "acme", "name": "widgets", "first": 100, "after": after, "order": "CREATED_AT"});
+    let first = gql_data(&fake, "t", &list, vars(Value::Null));
+    let end = first["repository"]["pullRequests"]["pageInfo"]["endCursor"].clone();
+    let second = gql_data(&fake, "t", &list, vars(end));
+    let numbers: Vec<Value> = second["repository"]["pullRequests"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["number"].clone())
+        .collect();
+    let rest: Vec<Value> = get(
+        &fake,
+        "/repos/acme/widgets/pulls?state=all&per_page=100&page=2",
+        "t",
+    )
+    .json()
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|p| p["number"].clone())
+    .collect();
+    assert_eq!(numbers, rest);
+    let oldest = gql_data(
+        &fake,
+        "t",
+        r#"{ repository(owner: "acme", name: "widgets") { pullRequests(first: 3) { nodes { number } } } }"#,
+        json!({}),
+    );
+    assert_eq!(
+        oldest["repository"]["pullRequests"]["nodes"],
+        json!([{"number": 1}, {"number": 2}, {"number": 3}])
+    );
+
+    // A cursor that is not one: an error at the connection, the rest of the data intact.
+    let r = gql(&fake, "t", files, json!({"first": 10, "after": "bogus"}));
+    let v = r.json();
+    assert_eq!(r.status, 200);
+    assert_eq!(v["errors"][0]["type"], "INVALID_CURSOR_ARGUMENTS");
+    assert_eq!(
+        v["errors"][0]["message"],
+        "`bogus` does not appear to be a valid cursor."
+    );
+    assert_eq!(
+        v["errors"][0]["path"],
+        json!(["repository", "pullRequest", "files"])
+    );
+    assert_eq!(
+        v["data"]["repository"]["pullRequest"],
+        json!({"files": null})
+    );
+
+    let s = fake.stats();
+    assert_eq!(s.graphql_items_served["acme/widgets#5:files:100"], 1);
+    assert_eq!(s.graphql_items_served["acme/widgets#3:commits:200"], 1);
+    assert_eq!(s.graphql_items_served["acme/widgets:pullRequests:100"], 1);
+    assert!(
+        s.pages_served.keys().all(|p| !p.contains("graphql")),
+        "GraphQL is not in pages_served"
+    );
+}
+
+#[test]
+fn seedqs_example_queries_are_answered_exactly() {
+    let fake = FakeGithub::spawn(widgets(120));
+    let truth = fake.truth("acme/widgets");
+    let list = [LIST_QUERY, PULL_FRAGMENT].concat();
+    let vars = json!({"owner": "acme", "name": "widgets", "first": 100, "after": null, "states": null, "order": "CREATED_AT"});
+    let data = gql_data(&fake, "t", &list, vars);
+    assert_eq!(data["rateLimit"]["cost"], 1);
+    let conn = &data["repository"]["pullRequests"];
+    assert_eq!(conn["pageInfo"]["hasNextPage"], true);
+    let nodes = conn["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 100);
+    assert_eq!(nodes[0]["number"], 120);
+    let keys: Vec<&String> = nodes[0].as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 15, "exactly the fragment's fields: {keys:?}");
+    let open = truth.per_pr.iter().filter(|p| p.state == "open").count();
+    let vars = json!({"owner": "acme", "name": "widgets", "first": 100, "states": ["OPEN"], "order": "UPDATED_AT"});
+    let data = gql_data(&fake, "t", &list, vars);
+    let open_nodes = data["repository"]["pullRequests"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(open_nodes.len(), open);
+    assert!(open_nodes.iter().all(|p| p["state"] == "OPEN"));
+    assert!(open_nodes
+        .windows(2)
+        .all(|w| w[0]["updatedAt"].as_str() >= w[1]["updatedAt"].as_str()));
+    let merged = gql_nodes(
+        &fake,
+        &list,
+        json!({"owner": "acme", "name": "widgets", "first": 100, "states": ["MERGED"], "order": "CREATED_AT"}),
+        "/repository/pullRequests",
+    );
+    assert_eq!(
+        merged.len(),
+        truth.per_pr.iter().filter(|p| p.merged).count()
+    );
+
+    let pr12 = &truth.per_pr[11];
+    let batch_vars = json!({"owner": "acme", "name": "widgets", "after0": null});
+    for head in [
+        "0123456789abcdef0123456789abcdef01234567",
+        pr12.head_sha.as_str(),
+    ] {
+        let batch = [
+            BATCH_QUERY.replace("HEAD_OID", head).as_str(),
+            PULL_FRAGMENT,
+        ]
+        .concat();
+        let data = gql_data(&fake, "t", &batch, batch_vars.clone());
+        assert_eq!(data["rateLimit"]["cost"], 1);
+        let repo = &data["repository"];
+        assert_eq!(
+            repo.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["head12", "pr12", "pr5"]
+        );
+        assert_eq!(repo["pr12"]["number"], 12);
+        assert_eq!(
+            repo["pr12"]["commits"]["nodes"].as_array().unwrap().len() as u64,
+            pr12.commits
+        );
+        assert_eq!(
+            repo["pr12"]["reviews"]["nodes"].as_array().unwrap().len() as u64,
+            pr12.reviews
+        );
+        assert_eq!(
+            repo["pr12"]["comments"]["nodes"].as_array().unwrap().len() as u64,
+            pr12.issue_comments
+        );
+        assert_eq!(repo["pr5"]["files"]["nodes"].as_array().unwrap().len(), 100);
+        assert_eq!(repo["pr5"]["files"]["pageInfo"]["hasNextPage"], true);
+        let runs = repo["head12"]["statusCheckRollup"]["contexts"]["nodes"]
+            .as_array()
+            .map_or(0, |n| {
+                n.iter().filter(|c| c["__typename"] == "CheckRun").count()
+            });
+        let expected = if head == pr12.head_sha {
+            pr12.check_runs
+        } else {
+            0
+        };
+        assert_eq!(runs as u64, expected);
+        if head != pr12.head_sha {
+            assert_eq!(
+                repo["head12"],
+                Value::Null,
+                "an unknown oid is null, without an error"
+            );
+        }
+    }
+
+    // Fragments on connection types (as seedq's batches spread them), and node ids.
+    let node_id = get(&fake, "/repos/acme/widgets/pulls/5", "t").json()["node_id"].clone();
+    let q = r#"query ($id: ID!) { node(id: $id) { __typename ... on PullRequest { number files(first: 2) { ...files } } } }
+        fragment files on PullRequestChangedFileConnection { totalCount nodes { path } }"#;
+    let data = gql_data(&fake, "t", q, json!({"id": node_id}));
+    assert_eq!(data["node"]["__typename"], "PullRequest");
+    assert_eq!(data["node"]["number"], 5);
+    assert_eq!(data["node"]["files"]["totalCount"], 150);
+    assert_eq!(data["node"]["files"]["nodes"].as_array().unwrap().len(), 2);
+
+    // Partial errors: the missing PR is null at its alias, with an error naming its path.
+    let partial = r#"{ repository(owner: "acme", name: "widgets") { pr1: pullRequest(number: 1) { number } pr999: pullRequest(number: 999) { number } } }"#;
+    let r = gql(&fake, "t", partial, json!({}));
+    let v = r.json();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        v["data"],
+        json!({"repository": {"pr1": {"number": 1}, "pr999": null}})
+    );
+    assert_eq!(v["errors"][0]["type"], "NOT_FOUND");
+    assert_eq!(v["errors"][0]["path"], json!(["repository", "pr999"]));
+    assert_eq!(
+        v["errors"][0]["message"],
+        "Could not resolve to a PullRequest with the number of 999."
+    );
+    assert_eq!(v["errors"][0]["locations"][0]["line"], 1);
+    let r = gql(
+        &fake,
+        "t",
+        r#"{ repository(owner: "acme", name: "nope") { id } }"#,
+        json!({}),
+    );
+    let v = r.json();
+    assert_eq!(v["data"], json!({"repository": null}));
+    assert_eq!(
+        v["errors"][0]["message"],
+        "Could not resolve to a Repository with the name 'acme/nope'."
+    );
+}
+
+#[test]
+fn graphql_shares_rests_authentication_faults_and_penalties() {
+    let mut cfg = widgets(5);
+    cfg.invalid_tokens.insert("bad".into());
+    cfg.repo_errors.insert("acme/secret".into(), 403);
+    cfg.repo_errors.insert("acme/gone".into(), 410);
+    cfg.renamed_repos
+        .insert("old/widgets".into(), "acme/widgets".into());
+    let fake = FakeGithub::spawn(cfg);
+    const Q: &str = "{ viewer { login } }";
+    let bad = gql(&fake, "bad", Q, json!({}));
+    assert_eq!(
+        (bad.status, bad.json()["message"].clone()),
+        (401, json!("Bad credentials"))
+    );
+    let body = serde_json::to_vec(&json!({"query": Q})).unwrap();
+    assert_eq!(
+        request_with_body(&fake, "POST", "/graphql", &[], &body).status,
+        401
+    );
+
+    let repo = |owner: &str, follow: bool| {
+        let q = format!(
+            r#"{{ repository(owner: "{owner}", name: "{}", followRenames: {follow}) {{ nameWithOwner }} }}"#,
+            if owner == "old" { "widgets" } else { "x" }
+        );
+        gql(&fake, "t", &q, json!({})).json()
+    };
+    let forbidden = repo("acme/secret".split('/').next().unwrap(), true);
+    assert_eq!(forbidden["data"]["repository"], Value::Null);
+    let q = |name: &str| format!(r#"{{ repository(owner: "acme", name: "{name}") {{ id }} }}"#);
+    let v = gql(&fake, "t", &q("secret"), json!({})).json();
+    assert_eq!(
+        (
+            v["errors"][0]["type"].clone(),
+            v["errors"][0]["message"].clone()
+        ),
+        (
+            json!("FORBIDDEN"),
+            json!("Resource not accessible by personal access token")
+        )
+    );
+    let v = gql(&fake, "t", &q("gone"), json!({})).json();
+    assert_eq!(v["errors"][0]["type"], "NOT_FOUND");
+    assert_eq!(
+        repo("old", true)["data"]["repository"]["nameWithOwner"],
+        "acme/widgets",
+        "renames are followed"
+    );
+    assert_eq!(repo("old", false)["errors"][0]["type"], "NOT_FOUND");
+
+    let broken = gql(&fake, "t", "{ repository(owner: ", json!({}));
+    let message = gql_refusal(&broken)[0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.starts_with("Parse error"), "{message}");
+    let auth = [("Authorization", "token t")];
+    let not_json = request_with_body(&fake, "POST", "/graphql", &auth, b"{nope");
+    assert_eq!(
+        gql_refusal(&not_json)[0]["message"],
+        "Problems parsing JSON"
+    );
+    let get_graphql = get(&fake, "/graphql", "t");
+    assert_eq!(get_graphql.status, 200);
+    assert!(get_graphql.json()["errors"][0]["message"].is_string());
+    let mutation = gql(
+        &fake,
+        "t",
+        "mutation { addStar(input: {starrableId: \"x\"}) { clientMutationId } }",
+        json!({}),
+    );
+    assert_eq!(
+        gql_refusal(&mutation)[0]["message"],
+        "Field 'addStar' doesn't exist on type 'Mutation'"
+    );
+
+    fake.set_faults(Faults {
+        p_server_error: 1.0,
+        ..Faults::default()
+    });
+    let r = gql(&fake, "t", Q, json!({}));
+    assert!(r.status == 502 || r.status == 503);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    fake.set_faults(Faults {
+        p_secondary: 1.0,
+        secondary_retry_after: Some(1),
+        ..Faults::default()
+    });
+    let r = gql(&fake, "t", Q, json!({}));
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.header("x-ratelimit-resource"), Some("graphql"));
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("You have exceeded a secondary rate limit"));
+    fake.set_faults(Faults::default());
+    assert_eq!(
+        get(&fake, "/user", "t").status,
+        403,
+        "the penalty holds for REST too"
+    );
+    assert_eq!(gql(&fake, "t", Q, json!({})).status, 403);
+    assert_eq!(gql(&fake, "other", Q, json!({})).status, 200);
+    std::thread::sleep(Duration::from_millis(1050));
+    assert_eq!(gql(&fake, "t", Q, json!({})).status, 200);
+    let s = fake.stats();
+    assert_eq!(
+        (
+            s.secondary_injected,
+            s.sent_during_secondary_penalty,
+            s.server_errors_injected
+        ),
+        (1, 2, 1)
+    );
+}
+
+#[test]
+fn the_fakes_schema_is_githubs() {
+    use apollo_compiler::validation::Valid;
+    use apollo_compiler::{ExecutableDocument, Schema};
+    use fake_github::graphql::schema;
+
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/github/schema.graphql");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("skipped: no GitHub schema at {}", path.display());
+        return;
+    };
+    // GitHub's schema has two duplicate fields apollo-compiler reports; the rest is sound.
+    let schema =
+        Valid::assume_valid(Schema::parse(text, "schema.graphql").unwrap_or_else(|e| e.partial));
+    for def in schema::FIELDS {
+        let field = schema
+            .type_field(def.parent, def.name)
+            .unwrap_or_else(|_| panic!("GitHub has no {}.{}", def.parent, def.name));
+        assert_eq!(
+            field.ty.to_string(),
+            def.ty,
+            "type of {}.{}",
+            def.parent,
+            def.name
+        );
+        for (arg, required) in def.arguments() {
+            let a = field
+                .arguments
+                .iter()
+                .find(|a| a.name == arg)
+                .unwrap_or_else(|| panic!("{}.{} takes no {arg}", def.parent, def.name));
+            assert_eq!(
+                a.is_required(),
+                required,
+                "{}.{}({arg})",
+                def.parent,
+                def.name
+            );
+        }
+    }
+    for (abstract_type, members) in schema::ABSTRACT {
+        for member in *members {
+            assert!(
+                schema.is_subtype(abstract_type, member),
+                "{member} is not a {abstract_type}"
+            );
+        }
+    }
+    for leaf in schema::LEAVES {
+        assert!(schema.types[*leaf].is_leaf(), "{leaf}");
+    }
+    let queries = [
+        [LIST_QUERY, PULL_FRAGMENT].concat(),
+        [BATCH_QUERY, PULL_FRAGMENT]
+            .concat()
+            .replace("HEAD_OID", "0123456789abcdef0123456789abcdef01234567"),
+        PR_COMMITS.into(),
+        PR_REVIEWS.into(),
+        PR_FILES.into(),
+        PR_COMMENTS.into(),
+        PR_CONTEXTS.into(),
+        three_per_pr(3),
+        deep_query(3),
+    ];
+    for q in queries {
+        ExecutableDocument::parse_and_validate(&schema, q.as_str(), "query.graphql")
+            .unwrap_or_else(|e| panic!("{}\n{q}", e.errors));
+    }
 }

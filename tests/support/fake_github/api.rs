@@ -20,6 +20,9 @@ pub enum Route {
     RateLimit,
     /// `GET /user`.
     User,
+    /// `POST /graphql`, or `/api/graphql` (GitHub Enterprise Server's form); answered by
+    /// [`super::graphql`].
+    Graphql,
     /// `/repos/{o}/{r}/...` or `/repositories/{id}/...`; `sub` is what follows.
     Repo {
         /// How the repository was named.
@@ -41,8 +44,13 @@ pub enum RepoRef {
 }
 
 /// Splits off an optional `/api/v3` prefix (GitHub Enterprise Server) and parses the rest.
-/// Returns the prefix (`""` or `"/api/v3"`) and the route.
+/// Returns the prefix (`""` or `"/api/v3"`; `"/api"` for `/api/graphql`) and the route.
 pub fn parse_path(path: &str) -> (&'static str, Route) {
+    match path.trim_end_matches('/') {
+        "/graphql" => return ("", Route::Graphql),
+        "/api/graphql" => return ("/api", Route::Graphql),
+        _ => {}
+    }
     let (prefix, rest) = match path.strip_prefix("/api/v3") {
         Some(r) if r.is_empty() || r.starts_with('/') => ("/api/v3", r),
         _ => ("", path),

@@ -49,6 +49,7 @@ pub(super) mod kind {
     pub const REVIEW_COMMENT: u64 = 4;
     pub const ISSUE_COMMENT: u64 = 5;
     pub const LABEL: u64 = 6;
+    pub const STATUS: u64 = 7;
 }
 
 /// Salts separating the random streams.
@@ -312,6 +313,11 @@ impl Repo {
         self.pct(n, salt::STATE, 0) < 12
     }
 
+    /// Whether PR `n` is merged (cheap; used to filter GraphQL's list by state).
+    pub fn is_merged(&self, n: u64) -> bool {
+        !self.is_open(n) && self.pct(n, salt::STATE, 1) < 80
+    }
+
     fn created(&self, n: u64) -> i64 {
         BASE_EPOCH + n as i64 * 3600 + (self.h(n, salt::TIME, 0) % 1800) as i64
     }
@@ -353,7 +359,7 @@ impl Repo {
         let open = self.is_open(n);
         let created = self.created(n);
         let closed = self.closed(n);
-        let merged = !open && self.pct(n, salt::STATE, 1) < 80;
+        let merged = self.is_merged(n);
         let author = if n == 7 || self.pct(n, salt::AUTHOR, 0) < 3 {
             None
         } else if self.pct(n, salt::AUTHOR, 1) < 5 {

@@ -66,6 +66,11 @@ impl Repo {
         })
     }
 
+    /// The node id of PR `n` (REST's `node_id`, GraphQL's `id`).
+    pub fn pull_node_id(&self, n: u64) -> String {
+        format!("PR_kwDO{:X}", self.id(n, kind::PR, 0))
+    }
+
     /// A pull-list item (`detail = false`) or a pull detail (`detail = true`).
     pub fn pull_json(&self, pr: &Pr, detail: bool) -> Value {
         let n = pr.number;
@@ -88,7 +93,7 @@ impl Repo {
         let mut v = json!({
             "url": url,
             "id": self.id(n, kind::PR, 0),
-            "node_id": format!("PR_kwDO{:X}", self.id(n, kind::PR, 0)),
+            "node_id": self.pull_node_id(n),
             "html_url": html,
             "diff_url": format!("{html}.diff"),
             "patch_url": format!("{html}.patch"),

@@ -7,6 +7,10 @@
 //! starts a penalty), primary-quota exhaustion (403/429), then the answer itself: a 304 for a
 //! matching `If-None-Match` (no quota used) or the answer, which consumes one unit of quota
 //! (404s included, as on GitHub).
+//!
+//! The steps shared with GraphQL requests ([`State::arrive`], [`State::inject_faults`],
+//! [`State::authenticate`], [`State::record`]) are separate methods, so that
+//! `graphql::gate` applies them in the same order; accounts live in [`super::account`].
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -16,8 +20,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+pub use super::account::{account, Account};
 use super::api::{Answer, Route};
-use super::{default_account, FakeConfig, Faults, Outcome, RequestRecord, Stats};
+use super::{FakeConfig, Faults, Outcome, RequestRecord, Stats};
 
 /// The message of a secondary-limit answer.
 pub const SECONDARY_MESSAGE: &str =
@@ -31,110 +36,6 @@ pub fn epoch_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-/// One account's quota state. A window starts at the account's first counted request and
-/// lasts `FakeConfig::window`; it is reset lazily by [`Account::roll`].
-#[derive(Clone, Debug)]
-pub struct Account {
-    /// Login.
-    pub login: String,
-    /// Numeric user id (in the exhaustion message and `/user`).
-    pub user_id: u64,
-    /// Quota per window.
-    pub limit: u32,
-    /// Counted requests in the current window.
-    pub used: u32,
-    /// End of the current window (epoch ms), if one is running.
-    pub window_end_ms: Option<u64>,
-    /// End of the secondary-limit penalty (epoch ms), if any.
-    pub penalty_until_ms: Option<u64>,
-}
-
-impl Account {
-    /// A fresh account.
-    pub fn new(login: &str, limit: u32) -> Account {
-        let d = Sha256::digest(login.as_bytes());
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&d[..8]);
-        Account {
-            login: login.to_string(),
-            user_id: 1_000_000 + u64::from_be_bytes(b) % 90_000_000,
-            limit,
-            used: 0,
-            window_end_ms: None,
-            penalty_until_ms: None,
-        }
-    }
-
-    /// Ends an expired window or penalty.
-    pub fn roll(&mut self, now_ms: u64) {
-        if self.window_end_ms.is_some_and(|end| now_ms >= end) {
-            self.window_end_ms = None;
-            self.used = 0;
-        }
-        if self.penalty_until_ms.is_some_and(|end| now_ms >= end) {
-            self.penalty_until_ms = None;
-        }
-    }
-
-    /// Quota left in the current window.
-    pub fn remaining(&self) -> u32 {
-        self.limit.saturating_sub(self.used)
-    }
-
-    /// End of the current window, or of a window that would start now.
-    pub fn reset_ms(&self, now_ms: u64, window_ms: u64) -> u64 {
-        self.window_end_ms.unwrap_or(now_ms + window_ms)
-    }
-
-    /// Consumes one unit, starting a window if none is running.
-    pub fn consume(&mut self, now_ms: u64, window_ms: u64) {
-        if self.window_end_ms.is_none() {
-            self.window_end_ms = Some(now_ms + window_ms);
-        }
-        self.used += 1;
-    }
-
-    /// Milliseconds of secondary penalty left, if penalised.
-    pub fn penalty_left_ms(&self, now_ms: u64) -> Option<u64> {
-        self.penalty_until_ms
-            .filter(|&end| end > now_ms)
-            .map(|end| end - now_ms)
-    }
-
-    /// The `x-ratelimit-*` headers. `x-ratelimit-reset` is rounded up to the next second so
-    /// a client that waits for it never comes back early; `x-ratelimit-reset-ms` is exact.
-    pub fn headers(&self, now_ms: u64, window_ms: u64) -> Vec<(&'static str, String)> {
-        let reset_ms = self.reset_ms(now_ms, window_ms);
-        vec![
-            ("x-ratelimit-limit", self.limit.to_string()),
-            ("x-ratelimit-remaining", self.remaining().to_string()),
-            ("x-ratelimit-used", self.used.to_string()),
-            ("x-ratelimit-reset", reset_ms.div_ceil(1000).to_string()),
-            ("x-ratelimit-reset-ms", reset_ms.to_string()),
-            ("x-ratelimit-resource", "core".to_string()),
-        ]
-    }
-
-    fn rate_limit_json(&self, now_ms: u64, window_ms: u64) -> serde_json::Value {
-        let core = json!({
-            "limit": self.limit,
-            "used": self.used,
-            "remaining": self.remaining(),
-            "reset": self.reset_ms(now_ms, window_ms).div_ceil(1000),
-            "resource": "core",
-        });
-        let search_reset = (now_ms + 60_000).div_ceil(1000);
-        json!({
-            "resources": {
-                "core": core,
-                "search": {"limit": 30, "used": 0, "remaining": 30, "reset": search_reset, "resource": "search"},
-                "graphql": {"limit": 5000, "used": 0, "remaining": 5000, "reset": search_reset, "resource": "graphql"},
-            },
-            "rate": core,
-        })
-    }
 }
 
 /// A request as [`State::decide`] needs it.
@@ -153,6 +54,8 @@ pub struct Incoming<'a> {
     pub answer: Option<Answer>,
     /// Arrival time.
     pub at: Instant,
+    /// GraphQL points charged (0 for REST).
+    pub points: u64,
 }
 
 /// What to do with a request.
@@ -186,10 +89,20 @@ pub struct State {
     start: Instant,
 }
 
-const JSON: &str = "application/json; charset=utf-8";
+/// Content type of JSON answers.
+pub const JSON: &str = "application/json; charset=utf-8";
 
-fn json_body(v: serde_json::Value) -> Vec<u8> {
+/// Serialises a JSON body.
+pub fn json_body(v: serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(&v).expect("json")
+}
+
+/// The body of a secondary-limit answer.
+pub fn secondary_body() -> Vec<u8> {
+    json_body(json!({
+        "message": SECONDARY_MESSAGE,
+        "documentation_url": format!("{RATE_DOCS}#about-secondary-rate-limits"),
+    }))
 }
 
 /// Weak ETag of a body (and of the token when `etag_per_token`).
@@ -233,8 +146,9 @@ impl State {
         self.faults = faults;
     }
 
-    /// Decides the fate of one API request and records it.
-    pub fn decide(&mut self, cfg: &FakeConfig, mut req: Incoming<'_>) -> Reply {
+    /// Counts a request's arrival (totals, per-token counters); returns the time of the
+    /// decision (epoch ms) and the request id sent as `x-github-request-id`.
+    pub(super) fn arrive(&mut self, req: &Incoming<'_>) -> (u64, String) {
         let now_ms = epoch_ms();
         self.seq += 1;
         let request_id = format!("FAKE:{:04X}:{:08X}", std::process::id() & 0xffff, self.seq);
@@ -248,53 +162,66 @@ impl State {
             ts.last_request = Some(req.at);
             ts.last_request_ms = Some(since_start);
         }
-        let is_rate_limit = matches!(req.route, Route::RateLimit);
-        let window_ms = cfg.window.as_millis() as u64;
+        (now_ms, request_id)
+    }
 
-        // Injected faults (never on /rate_limit).
-        let mut secondary_roll = false;
-        if !is_rate_limit {
-            let (d, e, s): (f64, f64, f64) = (self.rng.gen(), self.rng.gen(), self.rng.gen());
-            if d < self.faults.p_drop {
-                self.stats.drops_injected += 1;
-                self.record(cfg, &req, None, 0, false, Outcome::Dropped, now_ms, None);
-                return Reply::Drop;
-            }
-            if e < self.faults.p_server_error {
-                self.stats.server_errors_injected += 1;
-                let status = if self.rng.gen_bool(0.5) { 502 } else { 503 };
-                let text = if status == 502 {
-                    "Bad Gateway"
-                } else {
-                    "Service Unavailable"
-                };
-                let body = format!(
-                    "<!DOCTYPE html>\n<html><head><title>{status} {text}</title></head>\
-                     <body><h1>{status} {text}</h1><p>Unicorn! This page is taking too long \
-                     to load.</p></body></html>\n"
-                );
-                self.record(
-                    cfg,
-                    &req,
-                    None,
-                    status,
-                    false,
-                    Outcome::ServerError,
-                    now_ms,
-                    None,
-                );
-                return Reply::Respond {
-                    status,
-                    headers: vec![("content-type", "text/html; charset=utf-8".into())],
-                    body: body.into_bytes(),
-                };
-            }
-            secondary_roll = s < self.faults.p_secondary;
+    /// Draws the injected faults, in order drop, server error, secondary limit: the reply
+    /// for a drop or a 5xx (recorded), else whether a secondary limit is to be given.
+    pub(super) fn inject_faults(
+        &mut self,
+        cfg: &FakeConfig,
+        req: &Incoming<'_>,
+        now_ms: u64,
+    ) -> Result<bool, Reply> {
+        let (d, e, s): (f64, f64, f64) = (self.rng.gen(), self.rng.gen(), self.rng.gen());
+        if d < self.faults.p_drop {
+            self.stats.drops_injected += 1;
+            self.record(cfg, req, None, 0, false, Outcome::Dropped, now_ms, None);
+            return Err(Reply::Drop);
         }
+        if e < self.faults.p_server_error {
+            self.stats.server_errors_injected += 1;
+            let status = if self.rng.gen_bool(0.5) { 502 } else { 503 };
+            let text = if status == 502 {
+                "Bad Gateway"
+            } else {
+                "Service Unavailable"
+            };
+            let body = format!(
+                "<!DOCTYPE html>\n<html><head><title>{status} {text}</title></head>\
+                 <body><h1>{status} {text}</h1><p>Unicorn! This page is taking too long \
+                 to load.</p></body></html>\n"
+            );
+            self.record(
+                cfg,
+                req,
+                None,
+                status,
+                false,
+                Outcome::ServerError,
+                now_ms,
+                None,
+            );
+            return Err(Reply::Respond {
+                status,
+                headers: vec![("content-type", "text/html; charset=utf-8".into())],
+                body: body.into_bytes(),
+            });
+        }
+        Ok(s < self.faults.p_secondary)
+    }
 
-        // Authentication.
-        let token = match req.token {
-            Some(t) if !cfg.invalid_tokens.contains(t) => t,
+    /// The request's valid token, or the 401 reply (recorded).
+    pub(super) fn authenticate<'r>(
+        &mut self,
+        cfg: &FakeConfig,
+        req: &Incoming<'r>,
+        now_ms: u64,
+        request_id: &str,
+    ) -> Result<&'r str, Reply> {
+        let window_ms = cfg.window.as_millis() as u64;
+        match req.token {
+            Some(t) if !cfg.invalid_tokens.contains(t) => Ok(t),
             other => {
                 self.stats.unauthorized += 1;
                 let message = if other.is_some() {
@@ -305,7 +232,7 @@ impl State {
                 let reset = (now_ms + window_ms).div_ceil(1000);
                 let headers = vec![
                     ("content-type", JSON.to_string()),
-                    ("x-github-request-id", request_id),
+                    ("x-github-request-id", request_id.to_string()),
                     ("x-ratelimit-limit", "60".into()),
                     ("x-ratelimit-remaining", "59".into()),
                     ("x-ratelimit-used", "1".into()),
@@ -317,7 +244,7 @@ impl State {
                 );
                 self.record(
                     cfg,
-                    &req,
+                    req,
                     None,
                     401,
                     false,
@@ -325,36 +252,42 @@ impl State {
                     now_ms,
                     None,
                 );
-                return Reply::Respond {
+                Err(Reply::Respond {
                     status: 401,
                     headers,
                     body,
-                };
+                })
             }
+        }
+    }
+
+    /// Decides the fate of one API request and records it.
+    pub fn decide(&mut self, cfg: &FakeConfig, mut req: Incoming<'_>) -> Reply {
+        let (now_ms, request_id) = self.arrive(&req);
+        let is_rate_limit = matches!(req.route, Route::RateLimit);
+        let window_ms = cfg.window.as_millis() as u64;
+
+        // Injected faults (never on /rate_limit).
+        let mut secondary_roll = false;
+        if !is_rate_limit {
+            match self.inject_faults(cfg, &req, now_ms) {
+                Ok(roll) => secondary_roll = roll,
+                Err(reply) => return reply,
+            }
+        }
+
+        // Authentication.
+        let token = match self.authenticate(cfg, &req, now_ms, &request_id) {
+            Ok(t) => t,
+            Err(reply) => return reply,
         };
-        let login = cfg
-            .shared_accounts
-            .get(token)
-            .cloned()
-            .unwrap_or_else(|| default_account(token));
-        let limit = cfg.account_limits.get(&login).copied().unwrap_or(cfg.limit);
-        let acc = self
-            .accounts
-            .entry(login.clone())
-            .or_insert_with(|| Account::new(&login, limit));
-        acc.roll(now_ms);
+        let (login, acc) = account(&mut self.accounts, cfg, token, now_ms);
 
         let mut headers = vec![
             ("content-type", JSON.to_string()),
             ("x-github-request-id", request_id.clone()),
             ("x-github-api-version-selected", "2022-11-28".to_string()),
         ];
-        let secondary_body = || {
-            json_body(json!({
-                "message": SECONDARY_MESSAGE,
-                "documentation_url": format!("{RATE_DOCS}#about-secondary-rate-limits"),
-            }))
-        };
         let (status, body, counted, outcome) = if is_rate_limit {
             headers.extend(acc.headers(now_ms, window_ms));
             let body = json_body(acc.rate_limit_json(now_ms, window_ms));
@@ -494,8 +427,11 @@ impl State {
         );
     }
 
+    /// Counts a request's status and per-token outcome, and logs it when
+    /// `record_requests` is on. GraphQL requests (route [`Route::Graphql`]) count their
+    /// points and refusals apart from REST's.
     #[allow(clippy::too_many_arguments)]
-    fn record(
+    pub(super) fn record(
         &mut self,
         cfg: &FakeConfig,
         req: &Incoming<'_>,
@@ -509,10 +445,18 @@ impl State {
         if status != 0 {
             *self.stats.status_counts.entry(status).or_default() += 1;
         }
+        let graphql = matches!(req.route, Route::Graphql);
+        let refused = (outcome == Outcome::RefusedForQuota) as u64;
+        self.stats.graphql_points += req.points;
         if let Some(t) = req.token {
             if let Some(ts) = self.stats.per_token.get_mut(t) {
                 ts.counted += counted as u64;
-                ts.refused += (outcome == Outcome::RefusedForQuota) as u64;
+                if graphql {
+                    ts.graphql_points += req.points;
+                    ts.graphql_refused += refused;
+                } else {
+                    ts.refused += refused;
+                }
             }
         }
         if cfg.record_requests {
@@ -528,6 +472,8 @@ impl State {
                 status,
                 counted,
                 outcome,
+                points: req.points,
+                graphql,
             });
         }
     }

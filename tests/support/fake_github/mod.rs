@@ -1,4 +1,4 @@
-//! A fake GitHub REST API server for integration tests, demos and benchmarks.
+//! A fake GitHub REST and GraphQL API server for integration tests, demos and benchmarks.
 //!
 //! It serves the endpoints seedq uses (pull list, pull detail, commits, reviews, files,
 //! review comments, issue comments, check runs, `/rate_limit`, `/user`) over real HTTP on
@@ -7,6 +7,19 @@
 //! quota, `link` pagination whose pull-list URLs point at `/repositories/{id}/pulls`, the 250
 //! commits and 3,000 files caps, 401 for bad tokens, and injected faults (5xx, dropped
 //! connections, secondary limits).
+//!
+//! It also serves GitHub's GraphQL API (`POST /graphql`, and `POST /api/graphql` as GitHub
+//! Enterprise Server has it) over the same data: `rateLimit`, `viewer`, `node`, and
+//! `repository` with `pullRequests` (states, orderBy), `pullRequest(number:)` and
+//! `object(oid:)`; a PR's fields, `commits`, `reviews`, `files`, `comments` and
+//! `statusCheckRollup { contexts }` (check runs, and a commit status for about one head
+//! commit in five). Aliases, variables, fragments, `__typename`, cursors and partial errors
+//! behave as on GitHub, and so do its limits: `first`/`last` within 1..=100, 500,000
+//! nodes, GitHub's cost formula charged to a per-account points bucket apart from REST's
+//! ([`FakeConfig::graphql_limit`]), RATE_LIMITED as a 200 with an errors entry, secondary
+//! penalties and faults shared with REST, and 502 timeouts for heavy answers
+//! ([`FakeConfig::graphql_timeout_weight`]), still charged. [`FakeConfig::graphql`] false
+//! makes a server without GraphQL. See [`graphql`].
 //!
 //! Data is generated on demand from each repository's seed and the PR number, so a
 //! 20,000-PR repository costs no memory; only PRs changed with [`FakeGithub::touch_pr`] are
@@ -23,23 +36,30 @@
 //! "host"), and [`FakeGithub::hits`] counts the requests for a path.
 //!
 //! Layout: `data` (deterministic generation), `json` (GitHub's JSON shapes), `api` (routes,
-//! pagination, `link` headers, caps), `limits` (accounts, windows, penalties, faults, stats),
-//! `server` (hyper plumbing, `/_fake/...` control routes).
+//! pagination, `link` headers, caps), `account` (accounts, their REST windows, GraphQL
+//! buckets and penalties), `limits` (the order of checks for a request, faults,
+//! bookkeeping), `stats` (counters, request log), `graphql` (the GraphQL endpoint: parsing,
+//! analysis, cost, execution), `server` (hyper plumbing, `/_fake/...` control routes).
 //!
 //! This module depends on nothing from the seedq crate. Tests include it with
 //! `mod support;`; the example binary with `#[path = "../tests/support/fake_github/mod.rs"]`.
 
+pub mod account;
 pub mod api;
 pub mod data;
+pub mod graphql;
 pub mod json;
 pub mod limits;
 mod server;
+pub mod stats;
+
+pub use stats::{Outcome, RequestRecord, Stats};
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -85,8 +105,24 @@ pub struct FakeConfig {
     pub overrides: Vec<Override>,
     /// Renamed repositories, old `owner/name` -> new (case-insensitive): every request
     /// naming the old one by name is answered `301 Moved Permanently` to the same path
-    /// under `/repositories/{id of the new one}`, as GitHub does. Default: none.
+    /// under `/repositories/{id of the new one}`, as GitHub does; GraphQL's
+    /// `repository(owner:, name:)` resolves the old name to the new repository. Default: none.
     pub renamed_repos: HashMap<String, String>,
+    /// Serve GitHub's GraphQL API at `POST /graphql` (and `/api/graphql`). When false (a
+    /// server without GraphQL) those paths answer 404 and cost nothing. Default true.
+    pub graphql: bool,
+    /// GraphQL points per account per window (GitHub: 5,000 for a PAT), in a bucket
+    /// separate from the REST quota, with its own window of length `window`.
+    pub graphql_limit: u32,
+    /// Per-account GraphQL point overrides (account login -> points).
+    pub account_graphql_limits: HashMap<String, u32>,
+    /// A GraphQL answer heavier than this times out: the query is charged, then answered
+    /// 502 (GitHub ends queries that run over 10 s). The weight is the number of objects
+    /// returned (see [`FakeConfig::graphql_file_weight`]). Default None: never.
+    pub graphql_timeout_weight: Option<u64>,
+    /// Weight of one `PullRequestChangedFile` in a GraphQL answer (other objects weigh 1).
+    /// Default 10.
+    pub graphql_file_weight: u64,
 }
 
 /// A hostile or broken answer (see [`FakeConfig::overrides`]).
@@ -182,6 +218,11 @@ impl Default for FakeConfig {
             faults: Faults::default(),
             overrides: Vec::new(),
             renamed_repos: HashMap::new(),
+            graphql: true,
+            graphql_limit: 5000,
+            account_graphql_limits: HashMap::new(),
+            graphql_timeout_weight: None,
+            graphql_file_weight: 10,
         }
     }
 }
@@ -245,113 +286,6 @@ impl RepoSpec {
             seed: id,
         }
     }
-}
-
-/// Counters of one token (keyed by the raw token in [`Stats::per_token`]).
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct TokenStats {
-    /// Requests received with this token (any route but `/_fake`, any outcome).
-    pub requests: u64,
-    /// Requests that consumed primary quota.
-    pub counted: u64,
-    /// Requests refused because the account's quota was exhausted.
-    pub refused: u64,
-    /// Arrival of the first request.
-    #[serde(skip)]
-    pub first_request: Option<Instant>,
-    /// Arrival of the latest request.
-    #[serde(skip)]
-    pub last_request: Option<Instant>,
-    /// Arrival of the first request, in ms since the server started.
-    pub first_request_ms: Option<u64>,
-    /// Arrival of the latest request, in ms since the server started.
-    pub last_request_ms: Option<u64>,
-}
-
-/// A snapshot of the server's counters. `/_fake` routes are never counted.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Stats {
-    /// All requests received (including 304s, 401s, `/rate_limit`, faults).
-    pub total_requests: u64,
-    /// Requests that consumed primary quota.
-    pub counted_requests: u64,
-    /// Requests sent with a token whose account quota was exhausted in the current window.
-    pub refused_for_quota: u64,
-    /// Requests sent with a token whose account was under a secondary-limit penalty.
-    pub sent_during_secondary_penalty: u64,
-    /// 304 answers.
-    pub not_modified: u64,
-    /// 401 answers.
-    pub unauthorized: u64,
-    /// Injected 502/503 answers.
-    pub server_errors_injected: u64,
-    /// Injected dropped connections.
-    pub drops_injected: u64,
-    /// Injected secondary-limit answers (not counting the repeats during the penalty).
-    pub secondary_injected: u64,
-    /// Per raw token.
-    pub per_token: HashMap<String, TokenStats>,
-    /// Highest number of API requests in flight at once.
-    pub max_concurrent: u64,
-    /// Path+query (no host) -> number of 200 answers; lets tests count refetches.
-    pub pages_served: HashMap<String, u64>,
-    /// HTTP status -> number of answers (dropped connections are not here).
-    pub status_counts: HashMap<u16, u64>,
-}
-
-/// What happened to one request (see [`RequestRecord::outcome`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum Outcome {
-    /// An API answer that consumed quota (200, 404, 422, a `repo_errors` status...).
-    Served,
-    /// 304 Not Modified (no quota used).
-    NotModified,
-    /// `/rate_limit` answered (no quota used).
-    RateLimitQuery,
-    /// 401 (missing or invalid token).
-    Unauthorized,
-    /// 403/429: the account's primary quota was exhausted.
-    RefusedForQuota,
-    /// 403 secondary limit injected now (starts a penalty).
-    SecondaryInjected,
-    /// 403 secondary limit because the account was already under penalty.
-    SecondaryPenalty,
-    /// Injected 502/503.
-    ServerError,
-    /// Connection closed without a response.
-    Dropped,
-    /// A [`Hostile`] answer from [`FakeConfig::overrides`] (no quota used).
-    Hostile,
-}
-
-/// One request as the server saw it.
-#[derive(Clone, Debug, Serialize)]
-pub struct RequestRecord {
-    /// Arrival time.
-    #[serde(skip)]
-    pub at: Instant,
-    /// Arrival, in ms since the server started.
-    pub ms_since_start: u64,
-    /// When the server decided the answer (right after reading the request), in ms since
-    /// the Unix epoch: the clock of `x-ratelimit-reset-ms` and [`RequestRecord::reset_ms`].
-    pub at_ms: u64,
-    /// The `x-ratelimit-reset-ms` sent with the answer (end of the account's window, epoch
-    /// ms); None for answers without rate-limit headers (401, 5xx, drops).
-    pub reset_ms: Option<u64>,
-    /// The raw token from `Authorization`, if any.
-    pub token: Option<String>,
-    /// The account the token belongs to (None without a token or for an invalid one).
-    pub account: Option<String>,
-    /// HTTP method.
-    pub method: String,
-    /// Path and query as sent (no host).
-    pub path: String,
-    /// Status returned; 0 for a dropped connection.
-    pub status: u16,
-    /// Whether the request consumed primary quota.
-    pub counted: bool,
-    /// What happened.
-    pub outcome: Outcome,
 }
 
 /// Ground truth for one PR: what the server serves for it right now.

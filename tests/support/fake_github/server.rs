@@ -1,5 +1,6 @@
 //! HTTP plumbing: the accept loop, one hyper HTTP/1.1 connection per socket, the request
-//! handler, and the `/_fake/...` control routes.
+//! handler, and the `/_fake/...` control routes. Requests to the GraphQL endpoint go, after
+//! overrides, to [`super::graphql::handle`]; all others to the REST routes.
 //!
 //! A dropped connection is produced by returning an error from the service: hyper then
 //! closes the socket without writing anything.
@@ -36,12 +37,15 @@ impl std::error::Error for Dropped {}
 
 /// State shared by the server thread and the [`super::FakeGithub`] handle.
 pub struct Shared {
-    config: FakeConfig,
-    repos: Vec<Repo>,
+    /// The configuration.
+    pub(super) config: FakeConfig,
+    /// The repositories served, in `config.repos` order.
+    pub(super) repos: Vec<Repo>,
     port: u16,
-    state: Mutex<State>,
+    /// Accounts, faults, stats and the request log.
+    pub(super) state: Mutex<State>,
     /// Per repository (by index): PR number -> touch override.
-    touches: RwLock<Vec<HashMap<u64, Touch>>>,
+    pub(super) touches: RwLock<Vec<HashMap<u64, Touch>>>,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     /// Per entry of `config.overrides`: how many requests it has answered.
@@ -319,7 +323,8 @@ pub async fn serve(
     }
 }
 
-fn respond(
+/// A response with these headers and body.
+pub(super) fn respond(
     status: u16,
     headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
@@ -380,7 +385,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Full
         .and_then(|h| h.to_str().ok())
         .map(str::to_string);
     let (prefix, mut route) = api::parse_path(&path);
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+    let graphql = route == Route::Graphql;
+    if !graphql && req.method() != Method::GET && req.method() != Method::HEAD {
         route = Route::Unknown;
     }
     let method = req.method().to_string();
@@ -408,6 +414,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Full
         )
         .await);
     }
+    if graphql {
+        return super::graphql::handle(&shared, req, token, &path_and_query, at).await;
+    }
     let answer = shared.repo_answer(&route, prefix, &host, &query);
     let reply = lock(&shared.state).decide(
         &shared.config,
@@ -419,6 +428,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Full
             if_none_match: if_none_match.as_deref(),
             answer,
             at,
+            points: 0,
         },
     );
     if !shared.config.latency.is_zero() {
@@ -459,6 +469,7 @@ async fn hostile_answer(
             if_none_match: None,
             answer: None,
             at,
+            points: 0,
         },
         status,
     );
