@@ -475,6 +475,8 @@ fn seed(seedq: &Path, api_url: &str, repo: &str, tokens: usize, work_args: &[&st
             .env("SEEDQ_DB", &db)
             .env("GITHUB_API_URL", api_url)
             .env("GITHUB_SEEDING_TOKENS", tokens.join(","))
+            // REST unless the run says otherwise (`--api` in `work_args`).
+            .env("SEEDQ_API", "rest")
             .env("RUST_LOG", "warn")
             .current_dir(dir.path())
             .stdin(Stdio::null());

@@ -56,7 +56,7 @@ pub enum Command {
     /// Fetch everything queued, then exit 0. On a terminal it shows live progress;
     /// elsewhere it logs a progress line every --progress-every seconds.
     #[command(
-        after_help = "Example:\n  GITHUB_SEEDING_TOKENS=ghp_aaa,ghp_bbb seedq work --workers 4\n  nohup seedq work --progress-every 60 > seed.log 2>&1 &"
+        after_help = "Example:\n  GITHUB_SEEDING_TOKENS=ghp_aaa,ghp_bbb seedq work --workers 4\n  seedq work --api rest     # REST only, as before GraphQL\n  nohup seedq work --progress-every 60 > seed.log 2>&1 &"
     )]
     Work(WorkArgs),
     /// Show progress, failed jobs, token quota and the estimated finish (safe while
@@ -86,6 +86,14 @@ pub enum Command {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Which API `work` fetches with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Api {
+    Auto,
+    Graphql,
+    Rest,
 }
 
 /// How `work` shows its progress.
@@ -156,6 +164,12 @@ pub struct WorkArgs {
     /// Seconds between plain progress lines (when not on a terminal).
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub progress_every: u64,
+
+    /// Which API fetches: auto spends each token's GraphQL points and REST requests
+    /// together (GraphQL first: far fewer per PR); graphql fetches through GraphQL
+    /// what it can; rest is REST only.
+    #[arg(long, env = "SEEDQ_API", value_enum, default_value = "auto")]
+    pub api: Api,
 
     #[command(flatten)]
     pub tokens: TokenSource,

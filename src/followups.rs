@@ -2,6 +2,11 @@
 //! jobs of each, and the next page of any paginated endpoint. Pure functions of the page
 //! and the job, so a replayed page plans the same jobs (and the dedup keys make them
 //! no-ops). Every planned job belongs to the job's round.
+//!
+//! A page fetched through GraphQL plans the same jobs as its REST twin, with two
+//! differences: its next page carries the connection's cursor beside the REST URL of
+//! that page (so either API can fetch it), and a list page plans no PR detail (`pull`)
+//! job, since GraphQL's list already holds the line counts.
 
 use crate::github::kinds::{list_per_page, parse_list, Kind};
 use crate::github::pages::{PullRow, Rows};
@@ -14,17 +19,77 @@ pub struct Planned {
     pub jobs: Vec<NewJob>,
 }
 
+/// The page after the one fetched: REST's `link: rel="next"` URL, or for a GraphQL
+/// answer the REST URL of the same page with the connection's cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextPage {
+    pub url: String,
+    pub cursor: Option<String>,
+}
+
+impl NextPage {
+    /// REST's next page, from the `link` header.
+    pub fn rest(url: &str) -> NextPage {
+        NextPage {
+            url: url.to_owned(),
+            cursor: None,
+        }
+    }
+
+    /// The next page of a GraphQL connection: `cursor`, and the REST URL that holds the
+    /// same items (`page + 1` of `url` at 100 per page, which GraphQL pages match).
+    pub fn graphql(url: &str, page: i64, cursor: &str) -> NextPage {
+        NextPage {
+            url: with_page(url, page + 1),
+            cursor: Some(cursor.to_owned()),
+        }
+    }
+}
+
+/// `url` with its `page` parameter set to `page`.
+pub fn with_page(url: &str, page: i64) -> String {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .filter(|(k, _)| k != "page")
+        .collect();
+    params.push(("page".to_owned(), page.to_string()));
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    format!("{path}?{query}")
+}
+
 /// What follows `job`'s page: `rows` (a list page trimmed to the PRs this round wants)
-/// and the jobs they lead to, with `next` as the page's `link: rel="next"`.
-pub fn plan(job: &ClaimedJob, kind: Kind, mut rows: Rows, next: Option<&str>) -> Planned {
+/// and the jobs they lead to, with `next` as the page after it. `by_graphql`: the page
+/// came from a GraphQL answer.
+pub fn plan(
+    job: &ClaimedJob,
+    kind: Kind,
+    mut rows: Rows,
+    next: Option<NextPage>,
+    by_graphql: bool,
+) -> Planned {
     let mut list_ended = false;
     if let Rows::Pulls(pulls) = &mut rows {
         let (wanted, ended) = wanted_prs(job, pulls);
         list_ended = ended;
         pulls.truncate(wanted);
+        if by_graphql && !endpoints(job).contains(&Kind::Pull) {
+            // Line counts come with the detail (`pull`): without it, none, as over REST.
+            for pull in pulls.iter_mut() {
+                (pull.additions, pull.deletions, pull.changed_files) = (None, None, None);
+            }
+        }
     }
-    let jobs = jobs_for(job, kind, &rows, next, list_ended);
+    let jobs = jobs_for(job, kind, &rows, next, list_ended, by_graphql);
     Planned { rows, jobs }
+}
+
+/// The repository's per-PR endpoints. A bad list was refused at enqueue; the defaults
+/// stand in for one.
+fn endpoints(job: &ClaimedJob) -> Vec<Kind> {
+    parse_list(&job.endpoints).unwrap_or_else(|_| Kind::DEFAULT_PER_PR.to_vec())
 }
 
 /// What follows a page answered 304: its rows stay, and the next page it led to last
@@ -37,6 +102,7 @@ pub fn after_not_modified(job: &ClaimedJob, kind: Kind) -> Vec<NewJob> {
             pr_number: job.pr_number,
             page: job.page + 1,
             url: next.clone(),
+            cursor: None,
             priority: 0,
             round: job.round,
         }],
@@ -71,14 +137,16 @@ fn jobs_for(
     job: &ClaimedJob,
     kind: Kind,
     rows: &Rows,
-    next: Option<&str>,
+    next: Option<NextPage>,
     list_ended: bool,
+    by_graphql: bool,
 ) -> Vec<NewJob> {
     let mut jobs = Vec::new();
     if let Rows::Pulls(pulls) = rows {
-        // A bad endpoint list was refused at enqueue; fall back to the defaults.
-        let endpoints =
-            parse_list(&job.endpoints).unwrap_or_else(|_| Kind::DEFAULT_PER_PR.to_vec());
+        let mut endpoints = endpoints(job);
+        if by_graphql {
+            endpoints.retain(|&e| e != Kind::Pull);
+        }
         let selected =
             |state: Option<&str>| job.list_state == "all" || state == Some(&job.list_state);
         for pull in pulls.iter().filter(|p| selected(p.state.as_deref())) {
@@ -93,6 +161,7 @@ fn jobs_for(
                     pr_number: Some(pull.number),
                     page: 1,
                     url: endpoint.first_page(&job.repo, pull.number, head_sha),
+                    cursor: None,
                     priority: 0,
                     round: job.round,
                 });
@@ -103,13 +172,14 @@ fn jobs_for(
     // the same page: a garbage `link` header cannot make the queue loop. A list ends
     // at the round's mark or limit.
     if let Some(next) = next {
-        if !rows.is_empty() && !list_ended && job.page < kind.max_pages() && next != job.url {
+        if !rows.is_empty() && !list_ended && job.page < kind.max_pages() && next.url != job.url {
             jobs.push(NewJob {
                 repo: job.repo.clone(),
                 kind,
                 pr_number: job.pr_number,
                 page: job.page + 1,
-                url: next.to_owned(),
+                url: next.url,
+                cursor: next.cursor,
                 priority: if kind == Kind::Pulls { 1 } else { 0 },
                 round: job.round,
             });
@@ -118,9 +188,7 @@ fn jobs_for(
     jobs
 }
 
-fn is_sha(s: &str) -> bool {
-    (7..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_hexdigit())
-}
+use crate::github::graphql::query::is_sha;
 
 #[cfg(test)]
 mod tests {
@@ -136,10 +204,12 @@ mod tests {
             pr_number: None,
             page,
             url: "/repos/o/r/pulls?per_page=100".into(),
+            cursor: None,
             attempts: 1,
             max_attempts: 6,
             endpoints: "pull,commits,check_runs".into(),
             token: "f".into(),
+            bucket: crate::github::Bucket::Core,
             round: 1,
             etag: None,
             etag_next: None,
@@ -150,7 +220,8 @@ mod tests {
     }
 
     fn jobs(job: &ClaimedJob, kind: Kind, body: &[u8], next: Option<&str>) -> Vec<NewJob> {
-        plan(job, kind, parse(kind, body).unwrap(), next).jobs
+        let next = next.map(NextPage::rest);
+        plan(job, kind, parse(kind, body).unwrap(), next, false).jobs
     }
 
     #[test]
@@ -208,7 +279,8 @@ mod tests {
             &list,
             Kind::Pulls,
             parse(Kind::Pulls, THREE).unwrap(),
-            Some("https://x/2"),
+            Some(NextPage::rest("https://x/2")),
+            false,
         );
         assert_eq!(planned.rows.len(), 2, "#7 is older than the mark");
         let prs: Vec<_> = planned.jobs.iter().map(|j| j.pr_number).collect();
@@ -224,7 +296,8 @@ mod tests {
             &list,
             Kind::Pulls,
             parse(Kind::Pulls, THREE).unwrap(),
-            Some("https://x/3"),
+            Some(NextPage::rest("https://x/3")),
+            false,
         );
         assert_eq!(planned.rows.len(), 1);
         assert!(planned.jobs.iter().all(|j| j.kind != Kind::Pulls));
@@ -236,7 +309,8 @@ mod tests {
             &first,
             Kind::Pulls,
             parse(Kind::Pulls, THREE).unwrap(),
-            Some("https://x/2"),
+            Some(NextPage::rest("https://x/2")),
+            false,
         );
         assert_eq!(planned.rows.len(), 3);
         assert!(planned.jobs.iter().all(|j| j.kind != Kind::Pulls));
@@ -247,7 +321,13 @@ mod tests {
         let mut open = job("pulls", 1);
         open.list_state = "open".into();
         let body = br#"[{"number": 9, "state": "closed"}, {"number": 8, "state": "open"}]"#;
-        let planned = plan(&open, Kind::Pulls, parse(Kind::Pulls, body).unwrap(), None);
+        let planned = plan(
+            &open,
+            Kind::Pulls,
+            parse(Kind::Pulls, body).unwrap(),
+            None,
+            false,
+        );
         assert_eq!(planned.rows.len(), 2, "the store updates #9 if it holds it");
         assert!(planned.jobs.iter().all(|j| j.pr_number == Some(8)));
     }

@@ -3,7 +3,7 @@
 //! effective quota, see `store::tokens`); this side maps the chosen fingerprint back to
 //! its secret, primes the table from the free `GET /rate_limit`, and announces waits.
 
-use crate::github::{Client, FetchError, RateLimit};
+use crate::github::{Bucket, Client, FetchError};
 use crate::store::queue::TokenEvent;
 use crate::store::{now_ms, Store};
 use crate::token::Token;
@@ -76,24 +76,25 @@ impl TokenPool {
         for (token, answer) in answers {
             let now = now_ms();
             match answer {
-                Ok(quota) => {
-                    let rate = RateLimit {
-                        limit: Some(quota.limit),
-                        remaining: Some(quota.remaining),
-                        used: None,
-                        reset_epoch_secs: Some(quota.reset_epoch_secs),
-                        resource: Some("core".to_owned()),
-                    };
-                    let event = TokenEvent::Answered(Some(rate));
-                    store
-                        .record_token_event(token.fingerprint(), event, now)
-                        .await?;
-                    tracing::debug!(token = %token, remaining = quota.remaining, limit = quota.limit, "token quota");
+                Ok(quotas) => {
+                    let buckets = [
+                        (Bucket::Core, Some(quotas.core)),
+                        (Bucket::Graphql, quotas.graphql),
+                    ];
+                    for (bucket, quota) in buckets {
+                        let Some(quota) = quota else { continue };
+                        let event = TokenEvent::Answered(Some(quota.rate(bucket)));
+                        store
+                            .record_token_event(token.fingerprint(), bucket, event, now)
+                            .await?;
+                    }
+                    tracing::debug!(token = %token, remaining = quotas.core.remaining, limit = quotas.core.limit, "token quota");
                 }
                 Err(FetchError::BadCredentials) => {
                     tracing::error!(token = %token, "401 Bad credentials: this token is disabled; the others carry on");
+                    let event = TokenEvent::Invalid;
                     store
-                        .record_token_event(token.fingerprint(), TokenEvent::Invalid, now)
+                        .record_token_event(token.fingerprint(), Bucket::Core, event, now)
                         .await?;
                 }
                 Err(e) => tracing::debug!(token = %token, error = %e, "could not read /rate_limit"),

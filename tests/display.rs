@@ -32,6 +32,7 @@ fn on_a_terminal(h: &Harness, args: &str, extra_env: &[(&str, &str)]) -> (i32, S
         .env("GITHUB_API_URL", &h.api_url)
         .env("GITHUB_SEEDING_TOKENS", &h.tokens)
         .env("SEEDQ_RETRY_BASE_MS", "20")
+        .env("SEEDQ_API", &h.api)
         .stdin(std::process::Stdio::null())
         .current_dir(h.dir.path());
     for (name, value) in extra_env {
@@ -176,6 +177,7 @@ fn final_screen_in_tmux(h: &Harness) -> String {
             .env("SEEDQ_DB", &h.db)
             .env("GITHUB_API_URL", &h.api_url)
             .env("GITHUB_SEEDING_TOKENS", &h.tokens)
+            .env("SEEDQ_API", &h.api)
             .env("NO_COLOR", "1")
             .current_dir(h.dir.path())
             .output()

@@ -1,11 +1,13 @@
-//! `seedq status [--json]`: progress per repository, jobs by state and kind, failed
-//! jobs, tokens, running `work` processes and the estimated finish. Reads only, so it
+//! `seedq status [--json]`: progress per repository (with its GraphQL batch size),
+//! jobs by state and kind, failed jobs, tokens (REST requests and GraphQL points),
+//! running `work` processes and the estimated finish. Reads only, so it
 //! never blocks (nor waits for) running workers. The JSON document is a stable
 //! interface (README, "Watching a seed"): add fields, never rename or remove them.
 
 use crate::cli::{Cli, StatusArgs};
 use crate::display::format::{self, clock, duration_ms, iso, thousands};
-use crate::display::{effective_remaining, token_state, Snapshot};
+use crate::display::{effective_points, effective_remaining, token_state, Snapshot};
+use crate::store::servers::GraphqlUnavailable;
 use crate::store::status::{FailedJob, JobCounts, WorkerRow};
 use crate::store::{Create, Store};
 use serde_json::json;
@@ -26,6 +28,7 @@ pub async fn run(cli: &Cli, args: &StatusArgs) -> anyhow::Result<u8> {
     let workers = store.worker_rows().await?;
     let now = snapshot.taken_at;
     let (done_recently, first) = store.done_since(now - RATE_SPAN_MS).await?;
+    let no_graphql = store.graphql_unavailable().await?;
     store.close().await;
 
     // Pages per second over the last few minutes of work.
@@ -38,13 +41,30 @@ pub async fn run(cli: &Cli, args: &StatusArgs) -> anyhow::Result<u8> {
         finish_at: snapshot.finish_at(rate_per_sec),
         paused_until: snapshot.paused_until(),
     };
+    let seen = Seen {
+        failed: &failed,
+        failed_total,
+        workers: &workers,
+        no_graphql: &no_graphql,
+        estimate: &estimate,
+    };
     if args.json {
-        let document = document(cli, &snapshot, &failed, failed_total, &workers, &estimate);
+        let document = document(cli, &snapshot, &seen);
         println!("{}", serde_json::to_string_pretty(&document)?);
     } else {
-        print_text(cli, &snapshot, &failed, failed_total, &workers, &estimate);
+        print_text(cli, &snapshot, &seen);
     }
     Ok(super::exit::OK)
+}
+
+/// What `status` read beside the snapshot.
+struct Seen<'a> {
+    failed: &'a [FailedJob],
+    failed_total: i64,
+    workers: &'a [WorkerRow],
+    /// API servers found without GraphQL, and why.
+    no_graphql: &'a [(String, GraphqlUnavailable)],
+    estimate: &'a Estimate,
 }
 
 struct Estimate {
@@ -54,20 +74,15 @@ struct Estimate {
     paused_until: Option<i64>,
 }
 
-fn document(
-    cli: &Cli,
-    snapshot: &Snapshot,
-    failed: &[FailedJob],
-    failed_total: i64,
-    workers: &[WorkerRow],
-    estimate: &Estimate,
-) -> serde_json::Value {
+fn document(cli: &Cli, snapshot: &Snapshot, seen: &Seen) -> serde_json::Value {
     let now = snapshot.taken_at;
+    let (failed, failed_total, workers, estimate) =
+        (seen.failed, seen.failed_total, seen.workers, seen.estimate);
     let tokens: Vec<_> = snapshot
         .tokens
         .iter()
         .map(|t| {
-            json!({
+            let mut token = json!({
                 "label": t.label,
                 "remaining": effective_remaining(t, now),
                 "limit": t.quota_limit,
@@ -77,7 +92,21 @@ fn document(
                 "requests": t.requests,
                 "refused": t.refused,
                 "last_error": t.last_error,
-            })
+            });
+            // The GraphQL bucket, once `work` has used it.
+            if t.graphql.requests > 0 {
+                let points = effective_points(&t.graphql, now);
+                token["graphql"] = json!({
+                    "remaining": points,
+                    "limit": t.graphql.quota_limit,
+                    "reset_at": iso(t.graphql.reset_at.filter(|&r| r > now)),
+                    "state": if points == 0 { "exhausted" } else { "ok" },
+                    "queries": t.graphql.requests,
+                    "points": t.graphql.spent,
+                    "refused": t.graphql.refused,
+                });
+            }
+            token
         })
         .collect();
     let workers: Vec<_> = workers
@@ -91,7 +120,7 @@ fn document(
             })
         })
         .collect();
-    json!({
+    let mut document = json!({
         "schema_version": JSON_SCHEMA_VERSION,
         "database": cli.db.display().to_string(),
         "generated_at": iso(Some(now)),
@@ -107,18 +136,29 @@ fn document(
             "finishes_at": iso(estimate.finish_at),
             "seconds_left": estimate.finish_at.map(|at| ((at - now).max(0) + 999) / 1000),
         },
-    })
+    });
+    // Servers found without GraphQL (where `work` fell back to REST), when there are.
+    if !seen.no_graphql.is_empty() {
+        let servers: Vec<_> = seen
+            .no_graphql
+            .iter()
+            .map(|(url, why)| {
+                json!({
+                    "api_url": url,
+                    "reason": why.reason,
+                    "checked_at": iso(Some(why.checked_at)),
+                })
+            })
+            .collect();
+        document["graphql_unavailable"] = json!(servers);
+    }
+    document
 }
 
-fn print_text(
-    cli: &Cli,
-    snapshot: &Snapshot,
-    failed: &[FailedJob],
-    failed_total: i64,
-    workers: &[WorkerRow],
-    estimate: &Estimate,
-) {
+fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen) {
     let now = snapshot.taken_at;
+    let (failed, failed_total, workers, estimate) =
+        (seen.failed, seen.failed_total, seen.workers, seen.estimate);
     println!("database {}", cli.db.display());
     match workers {
         [] => println!("no `seedq work` is running"),
@@ -163,6 +203,14 @@ fn print_text(
             thousands(r.prs_complete),
             thousands(r.prs_discovered),
         );
+        if let Some(g) = &r.graphql {
+            println!(
+                "  GraphQL: {} PRs per query (learned; {} queries, {} timed out)",
+                thousands(g.batch_prs),
+                thousands(g.queries),
+                thousands(g.timeouts)
+            );
+        }
         // After a refresh: how many done pages were 304 Not Modified (free).
         let with_304 = r.jobs.not_modified > 0;
         let not_modified = |c: &JobCounts| match with_304 {
@@ -201,8 +249,15 @@ fn print_text(
             .unwrap_or(5)
             .max(5);
         println!(
-            "{:<width$} {:>15}  {:<10} {:<10} {:>9} {:>8}",
-            "token", "remaining/limit", "resets", "state", "requests", "refused"
+            "{:<width$} {:>15}  {:<10} {:<10} {:>9} {:>8} {:>15}  {:<10}",
+            "token",
+            "remaining/limit",
+            "resets",
+            "state",
+            "requests",
+            "refused",
+            "graphql points",
+            "resets"
         );
         for t in &snapshot.tokens {
             let reset = t
@@ -218,13 +273,32 @@ fn print_text(
                 thousands(effective_remaining(t, now)),
                 thousands(t.quota_limit)
             );
+            let points = format!(
+                "{}/{}",
+                thousands(effective_points(&t.graphql, now)),
+                thousands(t.graphql.quota_limit)
+            );
+            let points_reset = t
+                .graphql
+                .reset_at
+                .filter(|&r| r > now)
+                .map_or_else(|| "-".to_owned(), clock);
             println!(
-                "{:<width$} {quota:>15}  {reset:<10} {state:<10} {:>9} {:>8}",
+                "{:<width$} {quota:>15}  {reset:<10} {state:<10} {:>9} {:>8} {points:>15}  \
+                 {points_reset:<10}",
                 t.label,
                 thousands(t.requests),
                 thousands(t.refused)
             );
         }
+    }
+    for (url, why) in seen.no_graphql {
+        println!(
+            "GraphQL is not available on {url} (found at {}: {}); `seedq work` fetches there \
+             over REST",
+            clock(why.checked_at),
+            why.reason
+        );
     }
     if let Some(until) = estimate.paused_until {
         println!(

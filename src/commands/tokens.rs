@@ -1,11 +1,12 @@
-//! `seedq tokens [--check]`: each token's quota from `GET /rate_limit`, which spends
-//! none; with `--check`, also the account behind each token (`GET /user`, one request
-//! each), warning about tokens of one account: they share one quota and add nothing.
+//! `seedq tokens [--check]`: each token's quotas (REST requests and GraphQL points)
+//! from `GET /rate_limit`, which spends none; with `--check`, also the account behind
+//! each token (`GET /user`, one request each), warning about tokens of one account:
+//! they share one quota and add nothing.
 
 use crate::cli::{Cli, TokensArgs};
 use crate::config::{tokens_from_env, validate_api_url};
 use crate::display::format;
-use crate::github::client::CoreQuota;
+use crate::github::client::{BucketQuota, RateLimits};
 use crate::github::{Client, FetchError};
 use crate::token::Token;
 use std::collections::BTreeMap;
@@ -14,7 +15,7 @@ use std::time::Duration;
 /// What GitHub said about one token.
 struct Report<'a> {
     token: &'a Token,
-    quota: Result<CoreQuota, FetchError>,
+    quota: Result<RateLimits, FetchError>,
     /// `Some` with `--check`.
     account: Option<Result<String, FetchError>>,
 }
@@ -51,35 +52,41 @@ pub async fn run(cli: &Cli, args: &TokensArgs) -> anyhow::Result<u8> {
     // Every request is answered: from here on it only prints.
     super::quiet_on_closed_stdout();
     println!(
-        "{:<width$} {:>15}  {:<10} {:<10}{account_header}",
-        "token", "remaining/limit", "resets", "state"
+        "{:<width$} {:>15}  {:<10} {:<10} {:>15}  {:<10}{account_header}",
+        "token", "remaining/limit", "resets", "state", "graphql points", "resets"
     );
     let mut invalid = Vec::new();
     let mut unknown = 0;
     let mut by_account: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for report in &reports {
         let label = report.token.label();
-        let (quota, reset, state) = match &report.quota {
+        let shown = |q: &BucketQuota| {
+            let quota = format!(
+                "{}/{}",
+                format::thousands(q.remaining),
+                format::thousands(q.limit)
+            );
+            (quota, format::clock(q.reset_epoch_secs * 1000))
+        };
+        let none = || ("-".to_owned(), "-".to_owned());
+        let ((quota, reset), state, (points, points_reset)) = match &report.quota {
             Ok(q) => (
-                format!(
-                    "{}/{}",
-                    format::thousands(q.remaining),
-                    format::thousands(q.limit)
-                ),
-                format::clock(q.reset_epoch_secs * 1000),
-                if q.remaining == 0 { "exhausted" } else { "ok" }.to_owned(),
+                shown(&q.core),
+                if q.core.remaining == 0 {
+                    "exhausted"
+                } else {
+                    "ok"
+                }
+                .to_owned(),
+                q.graphql.as_ref().map_or_else(none, shown),
             ),
             Err(FetchError::BadCredentials) => {
                 invalid.push(label);
-                (
-                    "-".into(),
-                    "-".into(),
-                    "invalid (401 Bad credentials)".into(),
-                )
+                (none(), "invalid (401 Bad credentials)".into(), none())
             }
             Err(e) => {
                 unknown += 1;
-                ("-".into(), "-".into(), format!("unknown: {e}"))
+                (none(), format!("unknown: {e}"), none())
             }
         };
         let account = match &report.account {
@@ -95,7 +102,10 @@ pub async fn run(cli: &Cli, args: &TokensArgs) -> anyhow::Result<u8> {
             Some(Err(FetchError::Exhausted { .. })) => "  unknown (out of quota)".into(),
             Some(Err(e)) => format!("  unknown: {e}"),
         };
-        println!("{label:<width$} {quota:>15}  {reset:<10} {state:<10}{account}");
+        println!(
+            "{label:<width$} {quota:>15}  {reset:<10} {state:<10} {points:>15}  \
+             {points_reset:<10}{account}"
+        );
     }
 
     for (login, labels) in by_account.iter().filter(|(_, l)| l.len() > 1) {

@@ -1,13 +1,13 @@
 //! `seedq work`: runs the queue until it is drained (exit 0), the tokens run out with
 //! `--exit-when-exhausted` (75), or a signal stops it cleanly (130/143).
 
-use crate::cli::{Cli, WorkArgs};
+use crate::cli::{Api, Cli, WorkArgs};
 use crate::cli::{LogFormat, ProgressMode};
 use crate::config::{tokens_from_env, validate_api_url, UsageError};
 use crate::display::{self, format, Progress, Snapshot};
 use crate::github::Client;
 use crate::pool::TokenPool;
-use crate::store::{Create, Store};
+use crate::store::{Apis, Create, Store};
 use crate::worker::{self, Counters, Settings, Stop};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -61,6 +61,11 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
     let mut settings = Settings {
         workers,
         exit_when_exhausted: args.exit_when_exhausted,
+        apis: match args.api {
+            Api::Auto => Apis::Auto,
+            Api::Graphql => Apis::Graphql,
+            Api::Rest => Apis::Rest,
+        },
         ..Settings::default()
     };
     if let Some(ms) = env_millis("SEEDQ_RETRY_BASE_MS") {
@@ -124,6 +129,13 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
             );
             super::exit::FAILURE
         }
+        Stop::NoGraphql => {
+            tracing::error!(
+                "--api graphql, but this server's GraphQL cannot serve seedq; run `seedq work` \
+                 (auto: REST where GraphQL is missing) or `seedq work --api rest`"
+            );
+            super::exit::FAILURE
+        }
         Stop::Interrupted => match signal.load(Ordering::SeqCst) {
             0 | super::exit::SIGINT => super::exit::SIGINT,
             other => other,
@@ -140,9 +152,20 @@ fn summarize(snapshot: &Snapshot, counters: &Counters, failed_total: i64, elapse
         .iter()
         .map(|r| r.jobs.queued + r.jobs.running)
         .sum();
+    let queries = load(&counters.queries) as i64;
+    let graphql = if queries > 0 {
+        format!(
+            "; {} of them GraphQL queries for {} points, {} timed out",
+            format::thousands(queries),
+            format::thousands(load(&counters.points) as i64),
+            format::thousands(load(&counters.timeouts) as i64),
+        )
+    } else {
+        String::new()
+    };
     tracing::info!(
         "summary: {} of {} PRs complete ({} jobs left); {} requests ({} pages, {} not modified, \
-         {} refused for quota, {} retried); {} failed jobs ({} in this run); elapsed {}",
+         {} refused for quota, {} retried{graphql}); {} failed jobs ({} in this run); elapsed {}",
         format::thousands(complete),
         format::thousands(discovered),
         format::thousands(left),

@@ -30,18 +30,28 @@ pub struct Quota {
     pub paused_until: Option<i64>,
 }
 
+/// Pages a GraphQL point fetches, about: a query of one point carries up to 149
+/// connection pages of PRs (and their PR fields for free), a list query one page.
+pub const PAGES_PER_POINT: i64 = 100;
+
 impl Quota {
-    /// The usable tokens' quotas (invalid tokens add nothing).
+    /// The usable tokens' quotas (invalid tokens add nothing), in pages: each token's
+    /// REST requests, and its GraphQL points once `work` has used them.
     pub fn of(rows: &[TokenRow]) -> Vec<Quota> {
-        rows.iter()
-            .filter(|t| t.state != "invalid")
-            .map(|t| Quota {
-                remaining: t.remaining,
-                limit: t.quota_limit,
-                reset_at: t.reset_at,
-                paused_until: t.paused_until,
-            })
-            .collect()
+        let usable = rows.iter().filter(|t| t.state != "invalid");
+        let rest = usable.clone().map(|t| Quota {
+            remaining: t.remaining,
+            limit: t.quota_limit,
+            reset_at: t.reset_at,
+            paused_until: t.paused_until,
+        });
+        let graphql = usable.filter(|t| t.graphql.requests > 0).map(|t| Quota {
+            remaining: t.graphql.remaining.saturating_mul(PAGES_PER_POINT),
+            limit: t.graphql.quota_limit.saturating_mul(PAGES_PER_POINT),
+            reset_at: t.graphql.reset_at,
+            paused_until: t.paused_until,
+        });
+        rest.chain(graphql).collect()
     }
 }
 

@@ -2,7 +2,7 @@
 //! estimated finish, a countdown while every token is spent, one bar per repository
 //! (PRs complete of PRs discovered) and one per token (quota left, reset time).
 
-use super::{effective_remaining, format, logs, token_state, View};
+use super::{effective_points, effective_remaining, format, logs, token_state, View};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 
@@ -157,8 +157,16 @@ impl Screen {
                 }
                 (state, _) => state.to_owned(),
             };
+            let points = match token.graphql.requests {
+                0 => String::new(),
+                _ => format!(
+                    " · {}/{} GraphQL points",
+                    format::thousands(effective_points(&token.graphql, now)),
+                    format::thousands(token.graphql.quota_limit)
+                ),
+            };
             bar.set_message(format!(
-                "{}/{} quota · {reset} · {state}",
+                "{}/{} quota{points} · {reset} · {state}",
                 format::thousands(remaining),
                 format::thousands(token.quota_limit),
             ));

@@ -13,7 +13,7 @@ pub mod logs;
 
 use crate::cli::ProgressMode;
 use crate::store::status::{Detail, RepoProgress};
-use crate::store::tokens::TokenRow;
+use crate::store::tokens::{BucketRow, TokenRow};
 use crate::store::{now_ms, Store};
 use crate::worker::Counters;
 use estimate::Quota;
@@ -92,6 +92,14 @@ pub fn effective_remaining(token: &TokenRow, now: i64) -> i64 {
     match token.reset_at {
         Some(reset) if reset <= now => token.quota_limit,
         _ => token.remaining.max(0),
+    }
+}
+
+/// A token's GraphQL points as they stand: a bucket past its reset is full again.
+pub fn effective_points(bucket: &BucketRow, now: i64) -> i64 {
+    match bucket.reset_at {
+        Some(reset) if reset <= now => bucket.quota_limit,
+        _ => bucket.remaining.max(0),
     }
 }
 
@@ -251,6 +259,8 @@ async fn show(
     let store = Store::open_reader(db).await?;
     let mut screen = live.then(|| live::Screen::new(context.workers));
     let mut meter = RateMeter::default();
+    // Pages fetched: the pace of a GraphQL seed, where one request fetches many.
+    let mut pages = RateMeter::default();
     let mut windows = WindowMeter::default();
     let mut waiting = false;
     let mut last_line: Option<Instant> = None;
@@ -262,7 +272,11 @@ async fn show(
             _ = stop.cancelled() => break,
             _ = ticker.tick() => {}
         }
-        meter.record(context.counters.requests.load(Ordering::Relaxed), waiting);
+        let counters = &context.counters;
+        meter.record(counters.requests.load(Ordering::Relaxed), waiting);
+        let fetched =
+            counters.pages.load(Ordering::Relaxed) + counters.not_modified.load(Ordering::Relaxed);
+        pages.record(fetched, waiting);
         let due = last_line.is_none_or(|at| at.elapsed() + Duration::from_millis(500) >= every);
         if (screen.is_none() && !due) || Instant::now() < next_read {
             continue;
@@ -280,10 +294,15 @@ async fn show(
         next_read = reading + reading.elapsed() * 10;
         waiting = snapshot.paused_until().is_some();
         windows.observe(&snapshot.tokens, snapshot.taken_at);
+        // The estimate counts pages left: over REST a request is a page.
+        let pace = match counters.queries.load(Ordering::Relaxed) {
+            0 => meter.working_per_sec(),
+            _ => pages.working_per_sec(),
+        };
         let view = View {
             snapshot: &snapshot,
             per_minute: meter.per_minute(),
-            finish_at: snapshot.finish_at_with(meter.working_per_sec(), windows.window_ms()),
+            finish_at: snapshot.finish_at_with(pace, windows.window_ms()),
             requests: context.counters.requests.load(Ordering::Relaxed),
             elapsed: context.started.elapsed(),
         };
@@ -344,6 +363,18 @@ fn plain_line(view: &View) {
         .filter(|t| t.state != "invalid")
         .map(|t| effective_remaining(t, now))
         .sum();
+    let points: i64 = view
+        .snapshot
+        .tokens
+        .iter()
+        .filter(|t| t.state != "invalid" && t.graphql.requests > 0)
+        .map(|t| effective_points(&t.graphql, now))
+        .sum();
+    let used_graphql = view.snapshot.tokens.iter().any(|t| t.graphql.requests > 0);
+    let points = match used_graphql {
+        true => format!(" requests, {} GraphQL points", format::thousands(points)),
+        false => String::new(),
+    };
     let paused = match view.snapshot.paused_until() {
         Some(until) => format!(
             "; every token is out of quota, resuming in {} ({})",
@@ -353,7 +384,7 @@ fn plain_line(view: &View) {
         None => String::new(),
     };
     tracing::info!(
-        "progress: {} of {} PRs complete ({} listed); {}; {} requests in {}; quota left {}; {}{paused}",
+        "progress: {} of {} PRs complete ({} listed); {}; {} requests in {}; quota left {}{points}; {}{paused}",
         format::thousands(complete),
         format::thousands(expected.max(discovered)),
         format::thousands(discovered),
@@ -381,6 +412,7 @@ mod tests {
             requests: 0,
             refused: 0,
             last_error: None,
+            graphql: Default::default(),
         }
     }
 

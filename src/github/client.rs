@@ -47,7 +47,7 @@ pub struct Fetched {
 /// A GitHub REST client bound to one API root.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     /// `https://api.github.com` or `https://HOST/api/v3`, without a trailing slash.
     api_root: String,
     /// Parsed root, to keep requests (and so the token) on its origin.
@@ -114,16 +114,12 @@ impl Client {
 
     /// GETs `url` with `token`, sending `If-None-Match: etag` when given.
     pub async fn get(&self, url: &Url, token: &Token, etag: Option<&str>) -> Fetched {
-        let mut auth = match HeaderValue::from_str(&format!("Bearer {}", token.secret())) {
-            Ok(value) => value,
-            Err(_) => {
-                return Fetched {
-                    rate: None,
-                    result: Err(FetchError::BadCredentials),
-                }
-            }
+        let Some(auth) = authorization(token) else {
+            return Fetched {
+                rate: None,
+                result: Err(FetchError::BadCredentials),
+            };
         };
-        auth.set_sensitive(true);
         let mut request = self
             .http
             .get(url.clone())
@@ -138,7 +134,7 @@ impl Client {
             Err(e) => {
                 return Fetched {
                     rate: None,
-                    result: Err(FetchError::Transient(network_error(url, &e))),
+                    result: Err(FetchError::Transient(network_error("GET", url, &e))),
                 }
             }
         };
@@ -146,9 +142,17 @@ impl Client {
             self.note_redirect(url, response.url());
         }
         let rate = RateLimit::from_headers(response.headers());
-        let result = classify(url, response, rate.as_ref()).await;
+        let result = classify("GET", url, response, rate.as_ref()).await;
         Fetched { rate, result }
     }
+}
+
+/// `Authorization: Bearer …`, marked sensitive (kept out of debug output); `None` for
+/// a token no header can carry (it cannot be valid either).
+pub(super) fn authorization(token: &Token) -> Option<HeaderValue> {
+    let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.secret())).ok()?;
+    auth.set_sensitive(true);
+    Some(auth)
 }
 
 impl Client {
@@ -172,7 +176,7 @@ impl Client {
     }
 }
 
-fn network_error(url: &Url, error: &reqwest::Error) -> String {
+pub(super) fn network_error(method: &str, url: &Url, error: &reqwest::Error) -> String {
     let what = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
@@ -190,13 +194,14 @@ fn network_error(url: &Url, error: &reqwest::Error) -> String {
         source = inner.source();
     }
     if cause.is_empty() {
-        format!("GET {url}: {what}")
+        format!("{method} {url}: {what}")
     } else {
-        format!("GET {url}: {what}: {cause}")
+        format!("{method} {url}: {what}: {cause}")
     }
 }
 
-async fn classify(
+pub(super) async fn classify(
+    method: &str,
     url: &Url,
     response: reqwest::Response,
     rate: Option<&RateLimit>,
@@ -206,7 +211,7 @@ async fn classify(
     if status == StatusCode::NOT_MODIFIED {
         return Ok(Body::NotModified);
     }
-    let bytes = read_capped(url, response).await?;
+    let bytes = read_capped(method, url, response).await?;
     if status.is_success() {
         let text = |name| {
             headers
@@ -262,10 +267,10 @@ async fn classify(
             )))
         }
         500..=599 => Err(FetchError::Transient(format!(
-            "GET {url}: HTTP {code} server error"
+            "{method} {url}: HTTP {code} server error"
         ))),
         // 408 Request Timeout is worth another try.
-        408 => Err(FetchError::Transient(format!("GET {url}: HTTP 408"))),
+        408 => Err(FetchError::Transient(format!("{method} {url}: HTTP 408"))),
         _ => Err(FetchError::Fatal(format!(
             "HTTP {code} {}: {message}",
             describe_status(code)
@@ -275,10 +280,14 @@ async fn classify(
 
 /// Reads the body, refusing anything over [`MAX_BODY_BYTES`] (before reading it when
 /// `content-length` says so). An oversized page is final: asking again gets the same.
-async fn read_capped(url: &Url, mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+async fn read_capped(
+    method: &str,
+    url: &Url,
+    mut response: reqwest::Response,
+) -> Result<Vec<u8>, FetchError> {
     let too_large = || {
         FetchError::Fatal(format!(
-            "GET {url}: response body larger than {} MiB; not a page seedq can store",
+            "{method} {url}: response body larger than {} MiB; not a page seedq can store",
             MAX_BODY_BYTES / (1024 * 1024)
         ))
     };
@@ -298,7 +307,7 @@ async fn read_capped(url: &Url, mut response: reqwest::Response) -> Result<Vec<u
                 bytes.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(bytes),
-            Err(e) => return Err(FetchError::Transient(network_error(url, &e))),
+            Err(e) => return Err(FetchError::Transient(network_error(method, url, &e))),
         }
     }
 }
@@ -317,45 +326,49 @@ fn error_message(bytes: &[u8]) -> String {
     first.chars().take(200).collect()
 }
 
-/// A token's core quota as `GET /rate_limit` reports it (that call is free).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CoreQuota {
+/// One bucket's quota as `GET /rate_limit` reports it (that call is free).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub struct BucketQuota {
     pub limit: i64,
     pub remaining: i64,
+    #[serde(rename = "reset")]
     pub reset_epoch_secs: i64,
 }
 
+impl BucketQuota {
+    /// The same figures as an answer's rate-limit headers.
+    pub fn rate(&self, bucket: super::Bucket) -> RateLimit {
+        RateLimit {
+            limit: Some(self.limit),
+            remaining: Some(self.remaining),
+            used: None,
+            reset_epoch_secs: Some(self.reset_epoch_secs),
+            resource: Some(bucket.as_str().to_owned()),
+        }
+    }
+}
+
+/// A token's buckets as `GET /rate_limit` reports them: REST's (`core`) and GraphQL's
+/// (absent on a server without GraphQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub struct RateLimits {
+    pub core: BucketQuota,
+    pub graphql: Option<BucketQuota>,
+}
+
 impl Client {
-    /// `GET /rate_limit`: the token's core quota, without spending any.
-    pub async fn rate_limit(&self, token: &Token) -> Result<CoreQuota, FetchError> {
+    /// `GET /rate_limit`: the token's quotas, without spending any.
+    pub async fn rate_limit(&self, token: &Token) -> Result<RateLimits, FetchError> {
         #[derive(serde::Deserialize)]
         struct Answer {
-            resources: Resources,
-        }
-        #[derive(serde::Deserialize)]
-        struct Resources {
-            core: Core,
-        }
-        #[derive(serde::Deserialize)]
-        struct Core {
-            limit: i64,
-            remaining: i64,
-            reset: i64,
+            resources: RateLimits,
         }
         let url = self.resolve("/rate_limit")?;
         let fetched = self.get(&url, token, None).await;
         match fetched.result? {
-            Body::Page { bytes, .. } => {
-                let answer: Answer = serde_json::from_slice(&bytes).map_err(|e| {
-                    FetchError::Transient(format!("GET {url}: unexpected body: {e}"))
-                })?;
-                let core = answer.resources.core;
-                Ok(CoreQuota {
-                    limit: core.limit,
-                    remaining: core.remaining,
-                    reset_epoch_secs: core.reset,
-                })
-            }
+            Body::Page { bytes, .. } => serde_json::from_slice::<Answer>(&bytes)
+                .map(|answer| answer.resources)
+                .map_err(|e| FetchError::Transient(format!("GET {url}: unexpected body: {e}"))),
             Body::NotModified => Err(FetchError::Transient(format!("GET {url}: unexpected 304"))),
         }
     }
@@ -400,7 +413,7 @@ mod tests {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(classify(&url, response, rate.as_ref()))
+            .block_on(classify("GET", &url, response, rate.as_ref()))
     }
 
     fn header_pool() -> impl Strategy<Value = Vec<(String, String)>> {

@@ -1,8 +1,10 @@
 //! Everything that speaks to GitHub: the client, the rate-limit headers, error
-//! classification, `link` pagination, the endpoints and their page formats.
+//! classification, `link` pagination, the endpoints and their page formats, and the
+//! GraphQL queries and answers.
 
 pub mod client;
 pub mod error;
+pub mod graphql;
 pub mod kinds;
 pub mod link;
 pub mod pages;
@@ -10,5 +12,6 @@ pub mod ratelimit;
 
 pub use client::{Body, Client, Fetched};
 pub use error::FetchError;
+pub use graphql::{GraphqlError, GraphqlFetched};
 pub use kinds::Kind;
-pub use ratelimit::RateLimit;
+pub use ratelimit::{Bucket, RateLimit};

@@ -7,6 +7,35 @@ use std::time::Duration;
 /// The longest any wait is allowed to be, whatever a header says: a window is one hour.
 pub const MAX_WAIT: Duration = Duration::from_secs(3600 + 60);
 
+/// A token's rate-limit buckets: GitHub counts REST requests and GraphQL points
+/// separately, each with its own quota and window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    /// REST requests (`x-ratelimit-resource: core`).
+    Core,
+    /// GraphQL points (`x-ratelimit-resource: graphql`).
+    Graphql,
+}
+
+impl Bucket {
+    /// The name in the database and in `x-ratelimit-resource`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bucket::Core => "core",
+            Bucket::Graphql => "graphql",
+        }
+    }
+
+    /// The bucket stored as `name`; anything else is REST's.
+    pub fn from_name(name: &str) -> Bucket {
+        if name == "graphql" {
+            Bucket::Graphql
+        } else {
+            Bucket::Core
+        }
+    }
+}
+
 /// What `x-ratelimit-*` said about the token that sent the request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RateLimit {

@@ -20,8 +20,9 @@
 //! - The write lock is held for one batch at a time, never across an HTTP request: a
 //!   batch holds at most [`MAX_BATCH`] requests, all already answered by GitHub.
 
-use super::queue::{claim_in, finish_in, Outcome, TokenEvent};
-use super::{Claim, ClaimedJob, Result, Store, StoreError, Writer};
+use super::claim::{claim_in, Claim, ClaimFor};
+use super::queue::{finish_in, BatchFeedback, ClaimedJob, Finished, Outcome, TokenEvent};
+use super::{tokens, Result, Store, StoreError, Writer};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -35,35 +36,18 @@ const MAX_BATCH: usize = 64;
 pub(super) struct Finish {
     pub job: ClaimedJob,
     pub outcome: Outcome,
-    pub token: TokenEvent,
 }
 
-/// A worker's claim of its next job.
-#[derive(Debug)]
-pub(super) struct ClaimFor {
-    /// The worker id the job is leased to.
-    pub owner: String,
-    /// The tokens it may use, as a JSON array of fingerprints.
-    pub fingerprints: String,
-    /// Check that the worker row is still there first (it may have been taken for dead).
-    pub ensure_registered: bool,
-}
-
-impl ClaimFor {
-    pub fn new(store: &Store, owner: &str, fingerprints: &str) -> ClaimFor {
-        ClaimFor {
-            owner: owner.to_owned(),
-            fingerprints: fingerprints.to_owned(),
-            ensure_registered: !store.registration_fresh(),
-        }
-    }
-}
-
-/// One worker's writes for one transaction: a job's outcome, a claim, or both (the
-/// claim only if the outcome was not fenced).
+/// One worker's writes for one transaction: the outcomes of the jobs of one HTTP
+/// request (one REST page, or a GraphQL batch) with what the answer said about their
+/// token, and a claim (only if some outcome was written: a worker whose every job was
+/// taken over claims on its own later).
 #[derive(Debug)]
 pub(super) struct Request {
-    finish: Option<Finish>,
+    finishes: Vec<Finish>,
+    token: TokenEvent,
+    mark_token: Option<(String, TokenEvent)>,
+    feedback: Option<BatchFeedback>,
     claim: Option<ClaimFor>,
     now: i64,
 }
@@ -71,15 +55,25 @@ pub(super) struct Request {
 impl Request {
     pub fn claim(claim: ClaimFor, now: i64) -> Request {
         Request {
-            finish: None,
+            finishes: Vec::new(),
+            token: TokenEvent::Answered(None),
+            mark_token: None,
+            feedback: None,
             claim: Some(claim),
             now,
         }
     }
 
-    pub fn finish(finish: Finish, claim: Option<ClaimFor>, now: i64) -> Request {
+    pub fn finish(finished: Finished, claim: Option<ClaimFor>, now: i64) -> Request {
         Request {
-            finish: Some(finish),
+            finishes: finished
+                .outcomes
+                .into_iter()
+                .map(|(job, outcome)| Finish { job, outcome })
+                .collect(),
+            token: finished.token,
+            mark_token: finished.mark_token,
+            feedback: finished.feedback,
             claim,
             now,
         }
@@ -89,9 +83,9 @@ impl Request {
 /// What a request did once committed.
 #[derive(Debug)]
 pub(super) struct Reply {
-    /// The outcome was written (false: fenced, nothing written). True without one.
-    pub finished: bool,
-    /// What the claim found; `None` without a claim or when the outcome was fenced.
+    /// Outcomes written (the others were fenced: nothing written for them).
+    pub written: usize,
+    /// What the claim found; `None` without a claim or when every outcome was fenced.
     pub claim: Option<Claim>,
 }
 
@@ -180,24 +174,36 @@ async fn apply(writer: &Writer, requests: &[Request]) -> Result<Vec<Reply>> {
     let mut tx = writer.begin_immediate().await?;
     let mut replies = Vec::with_capacity(requests.len());
     for request in requests {
-        let finished = match &request.finish {
-            Some(finish) => finish_in(&mut tx, finish, request.now).await?,
-            None => true,
-        };
-        let claim = match (&request.claim, finished) {
-            (Some(c), true) => Some(
-                claim_in(
+        let mut written = 0;
+        for finish in &request.finishes {
+            written += usize::from(finish_in(&mut tx, finish, request.now).await?);
+        }
+        // The answer's figures are about the token whoever holds the jobs now; but a
+        // request whose every job was taken over writes nothing at all.
+        let first = request.finishes.first();
+        if let Some(job) = first.map(|f| &f.job).filter(|_| written > 0) {
+            tokens::apply(&mut tx, &job.token, job.bucket, &request.token, request.now).await?;
+            if let Some((token, event)) = &request.mark_token {
+                tokens::apply(
                     &mut tx,
-                    &c.owner,
-                    &c.fingerprints,
-                    c.ensure_registered,
+                    token,
+                    crate::github::Bucket::Core,
+                    event,
                     request.now,
                 )
-                .await?,
-            ),
+                .await?;
+            }
+        }
+        if let Some(feedback) = request.feedback.as_ref().filter(|_| written > 0) {
+            super::claim::learn_batch_size(&mut tx, feedback).await?;
+        }
+        let claim = match &request.claim {
+            Some(c) if written > 0 || request.finishes.is_empty() => {
+                Some(claim_in(&mut tx, c, request.now).await?)
+            }
             _ => None,
         };
-        replies.push(Reply { finished, claim });
+        replies.push(Reply { written, claim });
     }
     tx.commit().await?;
     Ok(replies)
@@ -209,7 +215,7 @@ mod tests {
     use crate::github::pages::Rows;
     use crate::github::Kind;
     use crate::store::rounds::ListOptions;
-    use crate::store::{now_ms, Completion, Create, NewJob};
+    use crate::store::{now_ms, Apis, Completion, Create, NewJob, Work};
     use crate::token::Token;
 
     /// A database in a temp dir with one worker, one token and `prs` claimed jobs.
@@ -240,8 +246,8 @@ mod tests {
             .enqueue_repo("o/r", &ListOptions::default(), now)
             .await
             .unwrap();
-        let claim = || store.claim(OWNER, &fingerprints, now);
-        let Claim::Job(list) = claim().await.unwrap() else {
+        let claim = || store.claim(OWNER, &fingerprints, Apis::Rest, now);
+        let Claim::Work(Work::Rest(list)) = claim().await.unwrap() else {
             panic!("the list page is ready");
         };
         let listed = Completion {
@@ -254,7 +260,7 @@ mod tests {
         let mut jobs = Vec::new();
         for _ in 0..prs {
             match claim().await.unwrap() {
-                Claim::Job(job) => jobs.push(job),
+                Claim::Work(Work::Rest(job)) => jobs.push(job),
                 other => panic!("expected a job, got {other:?}"),
             }
         }
@@ -273,6 +279,7 @@ mod tests {
             pr_number: Some(pr),
             page: 1,
             url: format!("https://api.github.com/repos/{repo}/pulls/{pr}/commits?per_page=100"),
+            cursor: None,
             priority: 0,
             round: 1,
         }
@@ -378,11 +385,11 @@ mod tests {
         // Nothing is queued: only the follow-up that the completion adds can be claimed.
         let (done, claim) = tokio::join!(
             store.complete(&jobs[0], empty_page(vec![commits_job("o/r", 7)]), now),
-            store.claim(OWNER, &fingerprints, now),
+            store.claim(OWNER, &fingerprints, Apis::Rest, now),
         );
         assert!(done.unwrap());
         match claim.unwrap() {
-            Claim::Job(job) => assert_eq!(job.pr_number, Some(7)),
+            Claim::Work(Work::Rest(job)) => assert_eq!(job.pr_number, Some(7)),
             other => panic!("expected the new job, got {other:?}"),
         }
     }

@@ -12,8 +12,10 @@ use crate::github::Kind;
 use serde_json::json;
 use sqlx::SqliteConnection;
 
+/// A user's login; `None` for a deleted account, which GitHub's REST API shows as its
+/// placeholder user `ghost` (and GraphQL as null).
 fn login(user: &Option<User>) -> Option<&str> {
-    user.as_ref()?.login.as_deref()
+    user.as_ref()?.login.as_deref().filter(|l| *l != "ghost")
 }
 
 /// One page of one PR's endpoint in one round.
@@ -197,7 +199,9 @@ pub(super) async fn store_listed(
             .await?
                 > 0;
         if known {
-            upsert_pull(conn, repo, pull, false).await?;
+            // A REST list item has no line counts; a GraphQL one does (see `followups`).
+            let with_counts = pull.additions.is_some();
+            upsert_pull(conn, repo, pull, with_counts).await?;
         }
     }
     Ok(())

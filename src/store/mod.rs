@@ -7,10 +7,12 @@
 //! transaction is ever held open across an HTTP request. A process's job outcomes and
 //! claims are grouped into shared transactions (`commit`).
 
+mod claim;
 mod commit;
 pub mod data;
 pub mod queue;
 pub mod rounds;
+pub mod servers;
 pub mod status;
 pub mod tokens;
 pub mod workers;
@@ -25,7 +27,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
 
-pub use queue::{Claim, ClaimedJob, Completion, NewJob};
+pub use claim::{Apis, Batch, Claim, ClaimFor, Work};
+pub use queue::{BatchFeedback, ClaimedJob, Completion, NewJob, Outcome};
 
 /// Migrations embedded in the binary and applied when a command opens the database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();

@@ -1,5 +1,6 @@
-//! The queue's verbs: `claim`, `complete`, `snooze`, `retry_later`, `fail`, `release`,
-//! `retry_failed` (and `enqueue_repo`, in `rounds`).
+//! The queue's verbs: `claim` (its SQL in `claim`), `complete`, `snooze`,
+//! `retry_later`, `fail`, `release`, `finish` (the jobs of one request, a GraphQL
+//! batch's included), `retry_failed` (and `enqueue_repo`, in `rounds`).
 //!
 //! Invariants:
 //! - A job is claimed in one `IMMEDIATE` transaction that also reserves its token, so
@@ -18,10 +19,11 @@
 //! - A per-PR page's ETag is stored with its rows, in the same transaction, keyed by the
 //!   dedup key without the round; a 304 keeps the rows it stands for.
 
-use super::commit::{ClaimFor, Finish, Request};
-use super::{rounds, tokens, Result, Store};
+use super::claim::{Apis, Claim, ClaimFor, Work};
+use super::commit::{Finish, Request};
+use super::{rounds, Result, Store};
 use crate::github::pages::Rows;
-use crate::github::{Kind, RateLimit};
+use crate::github::{Bucket, Kind, RateLimit};
 use sqlx::SqliteConnection;
 
 /// A job this worker holds, with the token reserved for it.
@@ -34,14 +36,19 @@ pub struct ClaimedJob {
     pub kind: String,
     pub pr_number: Option<i64>,
     pub page: i64,
+    /// The page's REST URL.
     pub url: String,
+    /// GraphQL's `after` for this page of the connection, when a GraphQL answer led to it.
+    pub cursor: Option<String>,
     /// Attempts so far, this one included.
     pub attempts: i64,
     pub max_attempts: i64,
     /// The repository's per-PR endpoints, for the jobs a list page leads to.
     pub endpoints: String,
-    /// Fingerprint of the reserved token.
+    /// Fingerprint of the reserved token...
     pub token: String,
+    /// ...and the bucket the request was reserved on (which API fetches it).
+    pub bucket: Bucket,
     /// The repository round this job belongs to; its follow-ups belong to it too.
     pub round: i64,
     /// The ETag an earlier round stored for this page (sent as `If-None-Match`)...
@@ -56,29 +63,6 @@ pub struct ClaimedJob {
     pub list_state: String,
 }
 
-/// What `claim` found.
-#[derive(Debug)]
-// One `Claim` per request: the size of the job variant does not matter.
-#[allow(clippy::large_enum_variant)]
-pub enum Claim {
-    Job(ClaimedJob),
-    /// No job is ready. `running` jobs (anywhere) may still add work; the earliest
-    /// snoozed job becomes ready at `next_run_at`.
-    Idle {
-        running: i64,
-        next_run_at: Option<i64>,
-    },
-    /// A job is ready but every token is exhausted or paused until `until` (epoch ms;
-    /// `None` when no reset time is known). While `running` jobs are in flight their
-    /// answers may still show quota the estimate did not count.
-    NoToken {
-        until: Option<i64>,
-        running: i64,
-    },
-    /// Every token of this process has been refused with 401.
-    NoUsableToken,
-}
-
 /// A job to add; its `dedup_key` makes adding it twice a no-op.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
@@ -86,7 +70,10 @@ pub struct NewJob {
     pub kind: Kind,
     pub pr_number: Option<i64>,
     pub page: i64,
+    /// The page's REST URL (absolute, or a path below the API root).
     pub url: String,
+    /// GraphQL's `after` for this page, when a GraphQL answer led to it.
+    pub cursor: Option<String>,
     /// 0 for per-PR jobs, 1 for list pages: complete PRs before discovering more.
     pub priority: i64,
     /// The repository round it belongs to.
@@ -103,6 +90,16 @@ impl NewJob {
         } else {
             key
         }
+    }
+
+    /// Whether only REST can fetch this page: GraphQL has no flat list of review
+    /// comments, a later page that a REST answer led to has no GraphQL cursor, and a
+    /// refresh starts with a conditional REST list page (a 304: nothing changed, free).
+    pub fn rest_only(&self) -> bool {
+        let refresh_list = self.kind == Kind::Pulls && self.page == 1 && self.round > 1;
+        self.kind == Kind::ReviewComments
+            || (self.page > 1 && self.cursor.is_none())
+            || refresh_list
     }
 }
 
@@ -122,10 +119,11 @@ pub struct Completion {
     pub rate: Option<RateLimit>,
 }
 
-/// What happened to the token during the request, applied with the job's outcome.
+/// What happened to the token during the request, applied with the job's outcome to
+/// the bucket the job was claimed on (a pause and a 401 concern the whole token).
 #[derive(Debug, Clone)]
 pub enum TokenEvent {
-    /// An answer with `x-ratelimit-*` headers (or none).
+    /// An answer with rate-limit figures (or none).
     Answered(Option<RateLimit>),
     Exhausted {
         reset_at: i64,
@@ -138,32 +136,100 @@ pub enum TokenEvent {
 
 /// How a job ends (or goes back), written with its token's event.
 #[derive(Debug)]
-pub(super) enum Outcome {
+pub enum Outcome {
+    /// The page is fetched: its rows (`None` for a 304), ETag and follow-up jobs.
     Done {
         rows: Option<Rows>,
         etag: Option<String>,
         follow_ups: Vec<NewJob>,
+        /// With a first seed's GraphQL list page: its list's mark.
+        mark: Option<ListMark>,
     },
+    /// Back to the queue for `run_at`, with the attempt refunded or not; `rest_only`
+    /// sends it to REST from now on (a GraphQL query that timed out even alone).
     Requeue {
         run_at: i64,
         refund_attempt: bool,
         error: Option<String>,
+        rest_only: bool,
     },
-    Fail {
-        error: String,
-    },
+    /// Failed for good.
+    Fail { error: String },
+}
+
+impl Outcome {
+    /// Back at `run_at` with its attempt refunded: not the job's fault.
+    pub fn snoozed(run_at: i64) -> Outcome {
+        Outcome::Requeue {
+            run_at,
+            refund_attempt: true,
+            error: None,
+            rest_only: false,
+        }
+    }
+}
+
+/// The outcomes of one request's jobs and what the answer said about its token, as
+/// [`Store::finish`] writes them together.
+#[derive(Debug)]
+pub struct Finished {
+    pub outcomes: Vec<(ClaimedJob, Outcome)>,
+    /// About the token and bucket the jobs were claimed on.
+    pub token: TokenEvent,
+    /// About the token of a list's mark (a REST request beside a GraphQL list page).
+    pub mark_token: Option<(String, TokenEvent)>,
+    /// What a GraphQL batch taught about its repository's batch size.
+    pub feedback: Option<BatchFeedback>,
+}
+
+impl Finished {
+    pub fn new(outcomes: Vec<(ClaimedJob, Outcome)>, token: TokenEvent) -> Finished {
+        Finished {
+            outcomes,
+            token,
+            mark_token: None,
+            feedback: None,
+        }
+    }
+}
+
+/// A list's mark: the REST list page a refresh starts with, fetched at the start of a
+/// first seed listed through GraphQL, for its ETag (the next refresh asks for it
+/// conditionally) and its newest `updated_at` (the round's high-water mark).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListMark {
+    pub url: String,
+    pub etag: Option<String>,
+    /// Fingerprint of the token that got the ETag.
+    pub token: String,
+    pub newest_updated_at: Option<String>,
+}
+
+/// What a GraphQL query taught about its repository's batch size (see `claim`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchFeedback {
+    pub repo: String,
+    /// PRs the query asked for.
+    pub prs: i64,
+    pub timed_out: bool,
 }
 
 /// Milliseconds a claim is valid for without a heartbeat; the heartbeat renews it.
 pub const LEASE_MS: i64 = 60_000;
 
 impl Store {
-    /// Takes the next ready job and reserves the token with the most effective quota
-    /// among `fingerprints` (a JSON array). See the module's invariants. (Abandoned jobs
-    /// are rescued by the heartbeat and at start, not here: a claim is on every job's
-    /// path and each statement costs a round trip to SQLite's thread.)
-    pub async fn claim(&self, owner: &str, fingerprints: &str, now: i64) -> Result<Claim> {
-        let claim = ClaimFor::new(self, owner, fingerprints);
+    /// Takes the next ready work and reserves its token: one REST job, or a GraphQL
+    /// batch (see `claim`). (Abandoned jobs are rescued by the heartbeat and at start,
+    /// not here: a claim is on every job's path and each statement costs a round trip
+    /// to SQLite's thread.)
+    pub async fn claim(
+        &self,
+        owner: &str,
+        fingerprints: &str,
+        apis: Apis,
+        now: i64,
+    ) -> Result<Claim> {
+        let claim = ClaimFor::new(self, owner, fingerprints, apis);
         let ensure = claim.ensure_registered;
         let reply = self.commit(Request::claim(claim, now)).await?;
         if ensure {
@@ -180,21 +246,20 @@ impl Store {
     /// deletes that PR's rows of the endpoint that this round did not see. Returns false
     /// (and writes nothing) when the lease was taken over.
     pub async fn complete(&self, job: &ClaimedJob, page: Completion, now: i64) -> Result<bool> {
-        Ok(self.finish_page(job, page, None, now).await?.0)
+        let (written, _) = self.finish_page(job, page, None, now).await?;
+        Ok(written)
     }
 
-    /// `complete`, then claims `owner`'s next job in the same transaction (saving a
-    /// transaction per job). The claim is that of [`Store::claim`]; only a claimed job
-    /// is returned (idle or no-token answers are left to a claim of its own).
+    /// `complete`, then claims `next`'s work in the same transaction (saving a
+    /// transaction per job). Only claimed work is returned (idle or no-token answers are
+    /// left to a claim of its own).
     pub async fn complete_and_claim(
         &self,
         job: &ClaimedJob,
         page: Completion,
-        owner: &str,
-        fingerprints: &str,
+        next: ClaimFor,
         now: i64,
-    ) -> Result<(bool, Option<ClaimedJob>)> {
-        let next = ClaimFor::new(self, owner, fingerprints);
+    ) -> Result<(bool, Option<Work>)> {
         self.finish_page(job, page, Some(next), now).await
     }
 
@@ -204,25 +269,24 @@ impl Store {
         page: Completion,
         next: Option<ClaimFor>,
         now: i64,
-    ) -> Result<(bool, Option<ClaimedJob>)> {
+    ) -> Result<(bool, Option<Work>)> {
         let outcome = Outcome::Done {
             rows: page.rows,
             etag: page.etag,
             follow_ups: page.follow_ups,
+            mark: None,
         };
-        self.finish(job, outcome, TokenEvent::Answered(page.rate), next, now)
-            .await
+        let token = TokenEvent::Answered(page.rate);
+        let finished = Finished::new(vec![(job.clone(), outcome)], token);
+        let (written, work) = self.finish(finished, next, now).await?;
+        Ok((written > 0, work))
     }
 
     /// Puts a rate-limited job back at once, without charging the attempt; the token
     /// event keeps the next claim off the limited token.
     pub async fn snooze(&self, job: &ClaimedJob, token: TokenEvent, now: i64) -> Result<bool> {
-        let outcome = Outcome::Requeue {
-            run_at: now,
-            refund_attempt: true,
-            error: None,
-        };
-        Ok(self.finish(job, outcome, token, None, now).await?.0)
+        self.finish_one(job, Outcome::snoozed(now), token, now)
+            .await
     }
 
     /// Puts a job that failed transiently back for `run_at`, keeping the attempt.
@@ -238,9 +302,10 @@ impl Store {
             run_at,
             refund_attempt: false,
             error: Some(error.to_owned()),
+            rest_only: false,
         };
-        let answered = TokenEvent::Answered(rate);
-        Ok(self.finish(job, outcome, answered, None, now).await?.0)
+        self.finish_one(job, outcome, TokenEvent::Answered(rate), now)
+            .await
     }
 
     /// Marks a job failed for good with its error.
@@ -254,13 +319,49 @@ impl Store {
         let outcome = Outcome::Fail {
             error: error.to_owned(),
         };
-        let answered = TokenEvent::Answered(rate);
-        Ok(self.finish(job, outcome, answered, None, now).await?.0)
+        self.finish_one(job, outcome, TokenEvent::Answered(rate), now)
+            .await
     }
 
     /// Gives a job back unfinished (shutdown): ready at once, attempt refunded.
     pub async fn release(&self, job: &ClaimedJob, now: i64) -> Result<bool> {
         self.snooze(job, TokenEvent::Answered(None), now).await
+    }
+
+    async fn finish_one(
+        &self,
+        job: &ClaimedJob,
+        outcome: Outcome,
+        token: TokenEvent,
+        now: i64,
+    ) -> Result<bool> {
+        let finished = Finished::new(vec![(job.clone(), outcome)], token);
+        let (written, _) = self.finish(finished, None, now).await?;
+        Ok(written > 0)
+    }
+
+    /// Writes the outcome of each job of one request (a REST page, or the jobs of a
+    /// GraphQL batch) and what the answer said about their token, in one transaction
+    /// guarded by each job's lease (see `commit`: it may share that transaction with
+    /// other workers' requests). With `next` it also claims that worker's next work in
+    /// the same transaction: one commit per request instead of two. Returns how many
+    /// outcomes were written (the others were fenced).
+    pub async fn finish(
+        &self,
+        finished: Finished,
+        next: Option<ClaimFor>,
+        now: i64,
+    ) -> Result<(usize, Option<Work>)> {
+        let ensure = next.as_ref().is_some_and(|next| next.ensure_registered);
+        let reply = self.commit(Request::finish(finished, next, now)).await?;
+        if ensure && reply.claim.is_some() {
+            self.mark_registered(now);
+        }
+        let work = match reply.claim {
+            Some(Claim::Work(work)) => Some(work),
+            _ => None,
+        };
+        Ok((reply.written, work))
     }
 
     /// Requeues failed jobs, all or those of one repository or id; returns how many.
@@ -278,39 +379,10 @@ impl Store {
         tx.commit().await?;
         Ok(done.rows_affected())
     }
-
-    /// Applies a job's outcome and token event in one transaction, guarded by the lease
-    /// (see `commit`: it may share that transaction with other workers' requests).
-    /// With `next` it also claims that worker's next job in the same transaction: one
-    /// commit per job instead of two.
-    async fn finish(
-        &self,
-        job: &ClaimedJob,
-        outcome: Outcome,
-        token: TokenEvent,
-        next: Option<ClaimFor>,
-        now: i64,
-    ) -> Result<(bool, Option<ClaimedJob>)> {
-        let ensure = next.as_ref().is_some_and(|next| next.ensure_registered);
-        let finish = Finish {
-            job: job.clone(),
-            outcome,
-            token,
-        };
-        let reply = self.commit(Request::finish(finish, next, now)).await?;
-        if ensure && reply.claim.is_some() {
-            self.mark_registered(now);
-        }
-        let claimed = match reply.claim {
-            Some(Claim::Job(job)) => Some(job),
-            _ => None,
-        };
-        Ok((reply.finished, claimed))
-    }
 }
 
-/// Writes a job's outcome and its token's event inside the caller's transaction;
-/// false (and nothing written) when the lease was taken over.
+/// Writes a job's outcome inside the caller's transaction; false (and nothing
+/// written) when the lease was taken over.
 pub(super) async fn finish_in(
     tx: &mut SqliteConnection,
     finish: &Finish,
@@ -322,7 +394,7 @@ pub(super) async fn finish_in(
             let not_modified = i64::from(rows.is_none());
             sqlx::query!(
                 "UPDATE job_queue SET state = 'done', lease_owner = NULL,
-                     lease_expires_at = NULL, last_error = NULL,
+                     lease_expires_at = NULL, last_error = NULL, points = 0,
                      not_modified = not_modified + ?, updated_at = ?
                  WHERE id = ? AND lease = ? AND state = 'running'",
                 not_modified,
@@ -337,16 +409,20 @@ pub(super) async fn finish_in(
             run_at,
             refund_attempt,
             error,
+            rest_only,
         } => {
             let refund = i64::from(*refund_attempt);
+            let rest_only = i64::from(*rest_only);
             sqlx::query!(
                 "UPDATE job_queue SET state = 'queued', attempts = max(attempts - ?, 0),
                      run_at = ?, last_error = coalesce(?, last_error), lease_owner = NULL,
-                     lease_expires_at = NULL, token = NULL, updated_at = ?
+                     lease_expires_at = NULL, token = NULL, bucket = NULL, points = 0,
+                     rest_only = max(rest_only, ?), updated_at = ?
                  WHERE id = ? AND lease = ? AND state = 'running'",
                 refund,
                 run_at,
                 error,
+                rest_only,
                 now,
                 job.id,
                 job.lease
@@ -357,7 +433,7 @@ pub(super) async fn finish_in(
         Outcome::Fail { error } => {
             sqlx::query!(
                 "UPDATE job_queue SET state = 'failed', last_error = ?, lease_owner = NULL,
-                     lease_expires_at = NULL, updated_at = ?
+                     lease_expires_at = NULL, points = 0, updated_at = ?
                  WHERE id = ? AND lease = ? AND state = 'running'",
                 error,
                 now,
@@ -377,106 +453,17 @@ pub(super) async fn finish_in(
         rows,
         etag,
         follow_ups,
+        mark,
     } = &finish.outcome
     {
         let (rows, etag) = (rows.as_ref(), etag.as_deref());
         rounds::store_page(&mut *tx, job, rows, etag, follow_ups, now).await?;
+        if let Some(mark) = mark {
+            rounds::remember_mark(&mut *tx, job, mark).await?;
+        }
         insert_jobs(&mut *tx, follow_ups, now).await?;
     }
-    tokens::apply(&mut *tx, &job.token, &finish.token, now).await?;
     Ok(true)
-}
-
-/// A claim (see [`Store::claim`]) inside the caller's write transaction: the group
-/// commit's, which may also hold the completion of the worker's previous job.
-pub(super) async fn claim_in(
-    tx: &mut SqliteConnection,
-    owner: &str,
-    fingerprints: &str,
-    ensure_registered: bool,
-    now: i64,
-) -> Result<Claim> {
-    if ensure_registered {
-        super::workers::ensure_registered(&mut *tx, owner, now).await?;
-    }
-    // The job with the ETag its page got in an earlier round (key: `page_key`).
-    let job = sqlx::query!(
-        r#"SELECT q.id, q.repo, q.kind, q.pr_number, q.page, q.url, q.attempts,
-                  q.max_attempts, q.round, r.endpoints, r.round_since, r.pr_limit,
-                  r.pr_state, e.etag AS "etag?", e.token AS "etag_token?",
-                  e.next_url AS "etag_next?"
-           FROM job_queue q JOIN repos r ON r.name = q.repo
-           LEFT JOIN page_etags e ON e.page_key = q.repo || '|' || q.kind || '|'
-                                                  || coalesce(q.pr_number, '') || '|' || q.page
-           WHERE q.state = 'queued' AND q.run_at <= ?
-           ORDER BY q.priority, q.id LIMIT 1"#,
-        now
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    // `INDEXED BY`: left alone, the planner counts running jobs by scanning
-    // `job_queue_repo`, that is every job ever queued (milliseconds at 100,000).
-    let Some(job) = job else {
-        let idle = sqlx::query!(
-            r#"SELECT (SELECT count(*) FROM job_queue INDEXED BY job_queue_running
-                       WHERE state = 'running') AS "running!: i64",
-                      (SELECT min(run_at) FROM job_queue WHERE state = 'queued') AS "next_run_at: i64""#
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        return Ok(Claim::Idle {
-            running: idle.running,
-            next_run_at: idle.next_run_at,
-        });
-    };
-    // An ETag answers 304 (free) only to the token that got it: `take` prefers that
-    // token while it has quota, else takes the best as usual.
-    let etag_token = job.etag.as_ref().and(job.etag_token.as_deref());
-    let Some(token) = tokens::take(&mut *tx, fingerprints, etag_token, now).await? else {
-        let wait = tokens::earliest_available(&mut *tx, fingerprints, now).await?;
-        let running = sqlx::query_scalar!(
-            r#"SELECT count(*) AS "n!: i64" FROM job_queue INDEXED BY job_queue_running
-               WHERE state = 'running'"#
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        return Ok(match wait {
-            None => Claim::NoUsableToken,
-            Some(until) => Claim::NoToken { until, running },
-        });
-    };
-    let lease_expires_at = now + LEASE_MS;
-    let lease = sqlx::query_scalar!(
-        "UPDATE job_queue SET state = 'running', lease = lease + 1, lease_owner = ?,
-             lease_expires_at = ?, token = ?, attempts = attempts + 1, updated_at = ?
-         WHERE id = ? RETURNING lease",
-        owner,
-        lease_expires_at,
-        token,
-        now,
-        job.id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    Ok(Claim::Job(ClaimedJob {
-        id: job.id,
-        lease,
-        repo: job.repo,
-        kind: job.kind,
-        pr_number: job.pr_number,
-        page: job.page,
-        url: job.url,
-        attempts: job.attempts + 1,
-        max_attempts: job.max_attempts,
-        endpoints: job.endpoints,
-        token,
-        round: job.round,
-        etag: job.etag,
-        etag_next: job.etag_next,
-        list_since: job.round_since,
-        list_limit: job.pr_limit,
-        list_state: job.pr_state,
-    }))
 }
 
 /// Adds jobs, in order, except those whose dedup key is already there. One statement
@@ -494,6 +481,8 @@ pub(super) async fn insert_jobs(
             "pr": job.pr_number,
             "page": job.page,
             "url": job.url,
+            "cursor": job.cursor,
+            "rest_only": job.rest_only(),
             "key": job.dedup_key(),
             "priority": job.priority,
             "round": job.round,
@@ -505,11 +494,12 @@ pub(super) async fn insert_jobs(
     // `WHERE true` lets SQLite parse the upsert after a SELECT; `key` is the array index.
     sqlx::query!(
         "INSERT INTO job_queue (repo, kind, pr_number, page, url, dedup_key, priority, run_at,
-                                created_at, updated_at, round)
+                                created_at, updated_at, round, cursor, rest_only)
          SELECT json_extract(value, '$.repo'), json_extract(value, '$.kind'),
                 json_extract(value, '$.pr'), json_extract(value, '$.page'),
                 json_extract(value, '$.url'), json_extract(value, '$.key'),
-                json_extract(value, '$.priority'), ?2, ?2, ?2, json_extract(value, '$.round')
+                json_extract(value, '$.priority'), ?2, ?2, ?2, json_extract(value, '$.round'),
+                json_extract(value, '$.cursor'), json_extract(value, '$.rest_only')
          FROM json_each(?1) WHERE true ORDER BY key
          ON CONFLICT (dedup_key) DO NOTHING",
         rows,
@@ -530,7 +520,8 @@ pub(super) async fn rescue_abandoned(conn: &mut SqliteConnection, now: i64) -> R
              last_error = CASE WHEN attempts >= max_attempts
                  THEN 'its worker stopped while running it ' || attempts || ' times'
                  ELSE last_error END,
-             lease_owner = NULL, lease_expires_at = NULL, token = NULL, updated_at = ?1
+             lease_owner = NULL, lease_expires_at = NULL, token = NULL, bucket = NULL,
+             points = 0, updated_at = ?1
          WHERE state = 'running'
            AND (lease_expires_at < ?1 OR lease_owner IS NULL
                 OR lease_owner NOT IN (SELECT id FROM workers))",

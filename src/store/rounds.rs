@@ -10,7 +10,7 @@
 //! that round's list was read has a later `updated_at`, so nothing is missed, and a PR
 //! exactly at the mark is fetched again (its pages mostly answer 304, for free).
 
-use super::queue::{insert_jobs, page_key, ClaimedJob, NewJob};
+use super::queue::{insert_jobs, page_key, ClaimedJob, ListMark, NewJob};
 use super::{data, Result, Store};
 use crate::github::kinds::list_page;
 use crate::github::pages::Rows;
@@ -96,8 +96,10 @@ impl Store {
             state: "all".to_owned(),
             limit: None,
         };
-        let (round, settings, high_water) = match existing {
-            None => (1, defaults.with(options), None),
+        // The refresh list's ETag says "nothing changed since the last round started":
+        // worth keeping only when that round completed cleanly with these settings.
+        let (round, settings, high_water, keep_list_etag) = match existing {
+            None => (1, defaults.with(options), None, false),
             Some(row) => {
                 let jobs = sqlx::query!(
                     r#"SELECT coalesce(sum(state IN ('queued', 'running')), 0) AS "pending!: i64",
@@ -126,7 +128,8 @@ impl Store {
                 } else {
                     row.high_water
                 };
-                (row.round + 1, wanted, high_water)
+                let keep = wanted == stored && jobs.failed == 0;
+                (row.round + 1, wanted, high_water, keep)
             }
         };
         // GitHub's timestamps have one format, so the later one is the larger string.
@@ -137,7 +140,10 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)
              ON CONFLICT (name) DO UPDATE SET endpoints = ?2, round = ?4, since = ?5,
                  pr_state = ?6, pr_limit = ?7, round_since = ?8, round_high_water = NULL,
-                 high_water = ?9",
+                 high_water = ?9,
+                 list_etag = CASE WHEN ?10 THEN list_etag END,
+                 list_etag_token = CASE WHEN ?10 THEN list_etag_token END,
+                 list_etag_url = CASE WHEN ?10 THEN list_etag_url END",
             repo,
             settings.endpoints,
             now,
@@ -146,7 +152,8 @@ impl Store {
             settings.state,
             settings.limit,
             round_since,
-            high_water
+            high_water,
+            keep_list_etag
         )
         .execute(&mut *tx)
         .await?;
@@ -163,6 +170,7 @@ impl Store {
                 round_since.is_some(),
                 settings.limit,
             ),
+            cursor: None,
             priority: 1,
             round,
         };
@@ -203,7 +211,19 @@ pub(super) async fn store_page(
         None => {}
     }
     let Some(pr) = job.pr_number else {
-        return remember_high_water(conn, job, kind, rows).await;
+        remember_high_water(conn, job, kind, rows).await?;
+        // The list a refresh starts with, read at the start of its round: its ETag
+        // lets the next refresh ask whether anything changed at all.
+        if kind == Kind::Pulls && job.page == 1 && rows.is_some() && job.url == refresh_list(job) {
+            let mark = ListMark {
+                url: job.url.clone(),
+                etag: etag.map(str::to_owned),
+                token: job.token.clone(),
+                newest_updated_at: None,
+            };
+            remember_mark(conn, job, &mark).await?;
+        }
+        return Ok(());
     };
     // Per-PR pages only: a list page answered 304 could not say which PRs to plan.
     let next = follow_ups
@@ -243,14 +263,55 @@ async fn remember_high_water(
 ) -> Result<()> {
     if let (Kind::Pulls, 1, Some(Rows::Pulls(pulls))) = (kind, job.page, rows) {
         let newest = pulls.iter().filter_map(|p| p.updated_at.clone()).max();
-        sqlx::query!(
-            "UPDATE repos SET round_high_water = ? WHERE name = ? AND round = ?",
-            newest,
-            job.repo,
-            job.round
-        )
-        .execute(&mut *conn)
-        .await?;
+        raise_high_water(conn, job, newest.as_deref()).await?;
     }
+    Ok(())
+}
+
+/// Raises the round's high-water mark to `newest` (a mark and a list's first page may
+/// both tell one; the later is right).
+async fn raise_high_water(
+    conn: &mut SqliteConnection,
+    job: &ClaimedJob,
+    newest: Option<&str>,
+) -> Result<()> {
+    sqlx::query!(
+        "UPDATE repos SET round_high_water = max(coalesce(round_high_water, ?1), ?1)
+         WHERE name = ?2 AND round = ?3 AND ?1 IS NOT NULL",
+        newest,
+        job.repo,
+        job.round
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The URL of the list page a refresh of `job`'s repository starts with.
+pub fn refresh_list(job: &ClaimedJob) -> String {
+    list_page(&job.repo, "all", true, job.list_limit)
+}
+
+/// Records a list's mark: the ETag of the refresh list page (or forgets an old one, if
+/// the page came without), and its newest `updated_at` as the round's high-water mark.
+pub(super) async fn remember_mark(
+    conn: &mut SqliteConnection,
+    job: &ClaimedJob,
+    mark: &ListMark,
+) -> Result<()> {
+    raise_high_water(conn, job, mark.newest_updated_at.as_deref()).await?;
+    let token = mark.etag.as_ref().map(|_| mark.token.as_str());
+    let url = mark.etag.as_ref().map(|_| mark.url.as_str());
+    sqlx::query!(
+        "UPDATE repos SET list_etag = ?1, list_etag_token = ?2, list_etag_url = ?3
+         WHERE name = ?4 AND round = ?5",
+        mark.etag,
+        token,
+        url,
+        job.repo,
+        job.round
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

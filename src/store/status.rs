@@ -29,6 +29,20 @@ pub struct RepoProgress {
     pub jobs_by_kind: BTreeMap<String, JobCounts>,
     /// Requests still to send for this repository (an estimate while listing).
     pub requests_left: i64,
+    /// What GraphQL queries of this repository taught (absent before the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graphql: Option<GraphqlBatches>,
+}
+
+/// A repository's GraphQL batches: the size learned from its timeouts and successes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GraphqlBatches {
+    /// PRs one query asks for now.
+    pub batch_prs: i64,
+    /// Batch queries answered or timed out.
+    pub queries: i64,
+    /// Of which GitHub ended for taking too long.
+    pub timeouts: i64,
 }
 
 /// How much [`Store::repo_progress`] reads.
@@ -107,12 +121,20 @@ impl Store {
     /// of the repository's done jobs (per-kind done counts, 304s), for the display
     /// that refreshes every second.
     pub async fn repo_progress(&self, detail: Detail) -> Result<Vec<RepoProgress>> {
-        let repos = sqlx::query!("SELECT name, endpoints FROM repos ORDER BY name")
-            .fetch_all(self.pool())
-            .await?;
+        let repos = sqlx::query!(
+            "SELECT name, endpoints, gql_batch, gql_queries, gql_timeouts FROM repos ORDER BY name"
+        )
+        .fetch_all(self.pool())
+        .await?;
         let mut progress = Vec::with_capacity(repos.len());
         for repo in repos {
-            progress.push(self.one_repo(repo.name, &repo.endpoints, detail).await?);
+            let mut one = self.one_repo(repo.name, &repo.endpoints, detail).await?;
+            one.graphql = (repo.gql_queries > 0).then(|| GraphqlBatches {
+                batch_prs: repo.gql_batch.unwrap_or(super::claim::DEFAULT_BATCH_PRS),
+                queries: repo.gql_queries,
+                timeouts: repo.gql_timeouts,
+            });
+            progress.push(one);
         }
         Ok(progress)
     }
@@ -214,6 +236,7 @@ impl Store {
             jobs,
             jobs_by_kind,
             requests_left,
+            graphql: None,
         })
     }
 

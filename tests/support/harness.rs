@@ -20,6 +20,8 @@ pub struct Harness {
     pub api_url: String,
     /// Comma-separated, as `GITHUB_SEEDING_TOKENS`.
     pub tokens: String,
+    /// `SEEDQ_API` for `work`: rest, graphql or auto.
+    pub api: String,
 }
 
 impl Harness {
@@ -31,11 +33,20 @@ impl Harness {
             db,
             api_url: api_url.to_owned(),
             tokens: tokens.join(","),
+            api: "rest".to_owned(),
         }
     }
 
+    /// The same harness with `work` fetching through `api` (rest, graphql or auto).
+    pub fn api(mut self, api: &str) -> Harness {
+        api.clone_into(&mut self.api);
+        self
+    }
+
     /// The real binary with this harness's database, API and tokens in its environment
-    /// (never in argv), fast retries, and no inherited seedq settings.
+    /// (never in argv), fast retries, and no inherited seedq settings. `work` fetches
+    /// over REST (`SEEDQ_API=rest`, today's behaviour, which most tests pin down);
+    /// [`Harness::api`] picks another.
     pub fn seedq(&self) -> Command {
         let mut std_cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("seedq"));
         self.configure(&mut std_cmd);
@@ -51,6 +62,7 @@ impl Harness {
             .env("GITHUB_API_URL", &self.api_url)
             .env("GITHUB_SEEDING_TOKENS", &self.tokens)
             .env("SEEDQ_RETRY_BASE_MS", "20")
+            .env("SEEDQ_API", &self.api)
             .env("NO_COLOR", "1")
             .current_dir(self.dir.path());
     }

@@ -1,0 +1,181 @@
+//! One REST page: GET it (conditionally when an earlier round stored its ETag), then
+//! store its rows and follow-up jobs, or snooze, retry or fail it by what the answer
+//! said.
+
+use super::{Context, Settings};
+use crate::followups::{self, NextPage};
+use crate::github::error::FetchError;
+use crate::github::{pages, Body, Kind};
+use crate::store::queue::TokenEvent;
+use crate::store::{now_ms, ClaimedJob, Completion, Work};
+use rand::Rng;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Says which job a message is about: `acme/widgets PR #12 commits page 2`.
+pub(super) fn describe(job: &ClaimedJob) -> String {
+    match job.pr_number {
+        Some(pr) if job.page > 1 => format!("{} PR #{pr} {} page {}", job.repo, job.kind, job.page),
+        Some(pr) => format!("{} PR #{pr} {}", job.repo, job.kind),
+        None => format!("{} pull-request list page {}", job.repo, job.page),
+    }
+}
+
+/// Runs one claimed REST job to its outcome; returns the worker's next work when the
+/// page's completion claimed it in the same transaction.
+pub(super) async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Result<Option<Work>> {
+    let store = &ctx.store;
+    let Some(token) = ctx.pool.get(&job.token) else {
+        store.release(&job, now_ms()).await?;
+        return Ok(None);
+    };
+    let kind = match job.kind.parse::<Kind>() {
+        Ok(kind) => kind,
+        Err(e) => {
+            store.fail(&job, &e, None, now_ms()).await?;
+            return Ok(None);
+        }
+    };
+    let url = match ctx.client.resolve(&job.url) {
+        Ok(url) => url,
+        Err(e) => {
+            let message = format!("{}: {e}", describe(&job));
+            tracing::warn!("{message}");
+            store.fail(&job, &message, None, now_ms()).await?;
+            ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+    };
+    // A page an earlier round fetched is asked for conditionally: a 304 is free.
+    let fetch = ctx.client.get(&url, token, job.etag.as_deref());
+    tokio::pin!(fetch);
+    let grace = ctx.settings.shutdown_grace;
+    let fetched = tokio::select! {
+        fetched = &mut fetch => fetched,
+        _ = async { ctx.shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            store.release(&job, now_ms()).await?;
+            return Ok(None);
+        }
+    };
+    ctx.counters.requests.fetch_add(1, Ordering::Relaxed);
+    let now = now_ms();
+    let rate = fetched.rate;
+    let mut next_job = None;
+    match fetched.result {
+        Ok(Body::Page { bytes, etag, next }) => match pages::parse(kind, &bytes) {
+            Ok(rows) => {
+                let next = next.as_deref().map(NextPage::rest);
+                let planned = followups::plan(&job, kind, rows, next, false);
+                let page = Completion {
+                    rows: Some(planned.rows),
+                    etag,
+                    follow_ups: planned.jobs,
+                    rate,
+                };
+                let (done, claimed) = if ctx.stopping() {
+                    (store.complete(&job, page, now).await?, None)
+                } else {
+                    store
+                        .complete_and_claim(&job, page, ctx.claim_for(), now)
+                        .await?
+                };
+                next_job = claimed;
+                if done {
+                    ctx.counters.pages.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    ctx.counters.fenced.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) => retry_or_fail(ctx, &job, &format!("GET {url}: {e}"), rate).await?,
+        },
+        Ok(Body::NotModified) => {
+            ctx.counters.not_modified.fetch_add(1, Ordering::Relaxed);
+            let page = Completion {
+                rows: None,
+                etag: None,
+                follow_ups: followups::after_not_modified(&job, kind),
+                rate,
+            };
+            store.complete(&job, page, now).await?;
+        }
+        Err(FetchError::Exhausted { reset_at_ms }) => {
+            ctx.counters.refused.fetch_add(1, Ordering::Relaxed);
+            let reset_at = reset_at_ms.unwrap_or(now + 60_000);
+            tracing::debug!(token = %token, "token out of quota until {reset_at}");
+            store
+                .snooze(&job, TokenEvent::Exhausted { reset_at }, now)
+                .await?;
+        }
+        Err(FetchError::Secondary { retry_after }) => {
+            tracing::warn!(token = %token, "secondary rate limit: nothing more on this token for {} s", retry_after.as_secs());
+            let until = now + retry_after.as_millis() as i64;
+            store
+                .snooze(&job, TokenEvent::Paused { until }, now)
+                .await?;
+        }
+        Err(FetchError::BadCredentials) => {
+            tracing::error!(token = %token, "401 Bad credentials: this token is disabled; the others carry on");
+            store.snooze(&job, TokenEvent::Invalid, now).await?;
+        }
+        Err(FetchError::Transient(message)) => retry_or_fail(ctx, &job, &message, rate).await?,
+        Err(FetchError::Fatal(message)) => {
+            let message = format!("{}: {message}", describe(&job));
+            tracing::warn!("{message}");
+            ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
+            store.fail(&job, &message, rate, now).await?;
+        }
+    }
+    Ok(next_job)
+}
+
+pub(super) async fn retry_or_fail(
+    ctx: &Context,
+    job: &ClaimedJob,
+    message: &str,
+    rate: Option<crate::github::RateLimit>,
+) -> crate::store::Result<()> {
+    let now = now_ms();
+    if job.attempts >= job.max_attempts {
+        let message = format!(
+            "{}: gave up after {} attempts: {message}",
+            describe(job),
+            job.attempts
+        );
+        tracing::warn!("{message}");
+        ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
+        ctx.store.fail(job, &message, rate, now).await?;
+    } else {
+        let delay = backoff(&ctx.settings, job.attempts);
+        tracing::debug!("{}: {message}; retrying in {delay:?}", describe(job));
+        ctx.counters.retried.fetch_add(1, Ordering::Relaxed);
+        let run_at = now + delay.as_millis() as i64;
+        ctx.store
+            .retry_later(job, message, run_at, rate, now)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Exponential backoff with jitter: base × 2^(attempt-1), capped, times 0.5–1.0.
+pub(super) fn backoff(settings: &Settings, attempts: i64) -> Duration {
+    let exponent = attempts.clamp(1, 20) as u32 - 1;
+    let full = settings
+        .retry_base
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(settings.retry_cap);
+    full.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::Settings;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let settings = Settings::default();
+        assert!(backoff(&settings, 1) <= Duration::from_secs(1));
+        assert!(backoff(&settings, 3) >= Duration::from_secs(2));
+        assert!(backoff(&settings, 30) <= Duration::from_secs(60));
+    }
+}
