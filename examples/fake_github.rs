@@ -2,7 +2,8 @@
 //! the integration tests use, from `tests/support/fake_github/`).
 //!
 //! ```text
-//! cargo run --example fake_github -- --port 8080 --repo acme/widgets:200 [--repo other/x:50]
+//! cargo run --example fake_github -- --port 8080 --repo acme/widgets:200
+//!     [--repo other/x:50] [--repo acme/big:100:heavy=30]
 //!     [--limit 5000] [--window-secs 3600] [--latency-ms 0] [--invalid-token T]
 //!     [--shared-account TOKEN=LOGIN] [--repo-error owner/name=451]
 //!     [--exhaustion-status 403|429] [--alternate-exhaustion-status]
@@ -17,6 +18,10 @@
 //! 404, like a server without GraphQL. `--graphql-timeout-weight N` answers 502 (charged)
 //! to queries returning more than N objects' weight, a changed file weighing
 //! `--graphql-file-weight` and any other object 1.
+//!
+//! A repository given as `OWNER/NAME:PRS:heavy=PCT` has about PCT % of its PRs past #7
+//! heavy (100-1,200 files, 20-250 commits, dozens of reviews and comments), so that GraphQL
+//! answers about them weigh ten times a light PR's and time out past the weight.
 //!
 //! Prints `fake github listening on http://127.0.0.1:PORT` on stdout (one line, flushed),
 //! runs until SIGINT or SIGTERM, then prints the final stats as one line of JSON on stdout.
@@ -40,7 +45,8 @@ struct Args {
     /// Port on 127.0.0.1 (0 = any free port).
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// A repository as OWNER/NAME:PR_COUNT (repeatable). Default: acme/widgets:200.
+    /// A repository as OWNER/NAME:PR_COUNT, or OWNER/NAME:PR_COUNT:heavy=PCT with about
+    /// PCT % of its PRs heavy (repeatable). Default: acme/widgets:200.
     #[arg(long = "repo", value_parser = parse_repo)]
     repos: Vec<RepoSpec>,
     /// Primary quota per account per window.
@@ -103,17 +109,29 @@ struct Args {
 }
 
 fn parse_repo(s: &str) -> Result<RepoSpec, String> {
-    let (name, count) = s
-        .rsplit_once(':')
-        .ok_or_else(|| format!("expected OWNER/NAME:PR_COUNT, got {s:?}"))?;
+    let usage = || format!("expected OWNER/NAME:PR_COUNT[:heavy=PCT], got {s:?}");
+    let mut parts = s.splitn(3, ':');
+    let (Some(name), Some(count)) = (parts.next(), parts.next()) else {
+        return Err(usage());
+    };
     let count: u32 = count
         .parse()
         .map_err(|e| format!("bad PR count in {s:?}: {e}"))?;
+    let heavy_percent = match parts.next() {
+        None => 0,
+        Some(option) => option
+            .strip_prefix("heavy=")
+            .ok_or_else(usage)?
+            .parse::<u32>()
+            .ok()
+            .filter(|pct| *pct <= 100)
+            .ok_or_else(|| format!("heavy percent in {s:?} must be 0 to 100"))?,
+    };
     match name.split_once('/') {
         Some((o, r)) if !o.is_empty() && !r.is_empty() && !r.contains('/') => {
-            Ok(RepoSpec::new(name, count))
+            Ok(RepoSpec::new(name, count).heavy(heavy_percent))
         }
-        _ => Err(format!("expected OWNER/NAME:PR_COUNT, got {s:?}")),
+        _ => Err(usage()),
     }
 }
 
@@ -185,10 +203,11 @@ fn main() {
     let fake = FakeGithub::spawn_on(config, args.port);
     for r in &repos {
         eprintln!(
-            "serving {} (id {}, {} PRs) at {}/repos/{}",
+            "serving {} (id {}, {} PRs, {} % heavy) at {}/repos/{}",
             r.full_name,
             r.id,
             r.pr_count,
+            r.heavy_percent,
             fake.url(),
             r.full_name
         );

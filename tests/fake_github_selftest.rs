@@ -14,7 +14,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fake_github::{default_account, FakeConfig, FakeGithub, Faults, Outcome, RepoSpec};
+use fake_github::data::heavy;
+use fake_github::{default_account, FakeConfig, FakeGithub, Faults, Outcome, RepoSpec, Truth};
 use serde_json::{json, Value};
 
 /// An HTTP answer.
@@ -453,18 +454,22 @@ fn rate_limit_endpoint_is_free() {
     assert_eq!(fake.stats().counted_requests, 1);
 }
 
-#[test]
-fn truth_matches_what_pages_serve() {
-    let fake = FakeGithub::spawn(widgets(12));
-    let truth = fake.truth("acme/widgets");
-    assert_eq!(truth.prs, 12);
-    let list = all_items(&fake, "/repos/acme/widgets/pulls?state=all&per_page=5", "t");
-    assert_eq!(list.len(), 12);
+/// Checks `repo`'s truth against what REST serves: each PR's detail, and every page of each
+/// of its lists (following `link`), with ids unique and totals summed. Returns the truth.
+fn assert_pages_serve_truth(fake: &FakeGithub, repo: &str) -> Truth {
+    let truth = fake.truth(repo);
+    let list = all_items(
+        fake,
+        &format!("/repos/{repo}/pulls?state=all&per_page=5"),
+        "t",
+    );
+    assert_eq!(list.len() as u64, truth.prs);
     let mut ids = HashSet::new();
     let (mut commits, mut reviews, mut files, mut runs) = (0, 0, 0, 0);
     for pr in &truth.per_pr {
         let n = pr.number;
-        let d = get(&fake, &format!("/repos/acme/widgets/pulls/{n}"), "t").json();
+        let base = format!("/repos/{repo}/pulls/{n}");
+        let d = get(fake, &base, "t").json();
         assert_eq!(d["title"], pr.title.as_str());
         assert_eq!(d["head"]["sha"], pr.head_sha.as_str());
         assert_eq!(d["additions"].as_u64().unwrap(), pr.additions);
@@ -474,20 +479,19 @@ fn truth_matches_what_pages_serve() {
         assert_eq!(d["user"]["login"].as_str().map(str::to_string), pr.author);
         assert_eq!(d["state"], pr.state.as_str());
         assert_eq!(d["updated_at"], pr.updated_at.as_str());
-        let base = format!("/repos/acme/widgets/pulls/{n}");
-        let c = all_items(&fake, &format!("{base}/commits?per_page=100"), "t");
-        let r = all_items(&fake, &format!("{base}/reviews?per_page=2"), "t");
-        let f = all_items(&fake, &format!("{base}/files?per_page=100"), "t");
-        let rc = all_items(&fake, &format!("{base}/comments?per_page=2"), "t");
+        let c = all_items(fake, &format!("{base}/commits?per_page=100"), "t");
+        let r = all_items(fake, &format!("{base}/reviews?per_page=2"), "t");
+        let f = all_items(fake, &format!("{base}/files?per_page=100"), "t");
+        let rc = all_items(fake, &format!("{base}/comments?per_page=2"), "t");
         let ic = all_items(
-            &fake,
-            &format!("/repos/acme/widgets/issues/{n}/comments?per_page=2"),
+            fake,
+            &format!("/repos/{repo}/issues/{n}/comments?per_page=2"),
             "t",
         );
         let cr = all_items(
-            &fake,
+            fake,
             &format!(
-                "/repos/acme/widgets/commits/{}/check-runs?per_page=2",
+                "/repos/{repo}/commits/{}/check-runs?per_page=2",
                 pr.head_sha
             ),
             "t",
@@ -520,6 +524,14 @@ fn truth_matches_what_pages_serve() {
         (commits, reviews, files, runs),
         (truth.commits, truth.reviews, truth.files, truth.check_runs)
     );
+    truth
+}
+
+#[test]
+fn truth_matches_what_pages_serve() {
+    let fake = FakeGithub::spawn(widgets(12));
+    let truth = assert_pages_serve_truth(&fake, "acme/widgets");
+    assert_eq!(truth.prs, 12);
     // The quirky PRs.
     assert_eq!(truth.per_pr[0].title, "'; DROP TABLE jobs;--");
     assert!(truth.per_pr[1].title.contains('🚀'));
@@ -2070,9 +2082,400 @@ fn the_fakes_schema_is_githubs() {
         PR_CONTEXTS.into(),
         three_per_pr(3),
         deep_query(3),
+        FIRST_PAGES.into(),
+        PR_TOTALS.into(),
     ];
     for q in queries {
         ExecutableDocument::parse_and_validate(&schema, q.as_str(), "query.graphql")
             .unwrap_or_else(|e| panic!("{}\n{q}", e.errors));
     }
+}
+
+// --- Heavy PRs ---------------------------------------------------------------------------
+
+/// One PR's first page of each list, as a batch asks for it; weighs 1 (the PR) + its items,
+/// a file weighing `graphql_file_weight`.
+const FIRST_PAGES: &str = r#"query ($n: Int!) { repository(owner: "acme", name: "widgets") { pullRequest(number: $n) { commits(first: 100) { nodes { commit { oid } } } reviews(first: 100) { nodes { databaseId } } files(first: 100) { nodes { path } } comments(first: 100) { nodes { databaseId } } statusCheckRollup { contexts(first: 100) { nodes { __typename } } } } } }"#;
+
+/// A PR's totals as GraphQL counts them.
+const PR_TOTALS: &str = r#"query ($n: Int!) { repository(owner: "acme", name: "widgets") { pullRequest(number: $n) { changedFiles additions deletions headRefOid commits(first: 1) { totalCount } reviews(first: 1) { totalCount } files(first: 1) { totalCount } comments(first: 1) { totalCount } statusCheckRollup { contexts(first: 1) { checkRunCount } } } } }"#;
+
+/// acme/widgets with 20 PRs, a quarter of them heavy: #8, #9, #17 and #18.
+fn heavy_widgets() -> FakeConfig {
+    FakeConfig {
+        repos: vec![RepoSpec::new("acme/widgets", 20).heavy(25)],
+        ..FakeConfig::default()
+    }
+}
+
+/// Whether a PR is heavy, from its truth: light PRs past #7 have at most 10 files.
+fn is_heavy(pr: &fake_github::PrTruth) -> bool {
+    pr.number > 7 && pr.changed_files >= *heavy::FILES.start()
+}
+
+#[test]
+fn repositories_without_heavy_prs_are_unchanged() {
+    assert_eq!(
+        RepoSpec::new("acme/widgets", 20).heavy(0),
+        RepoSpec::new("acme/widgets", 20)
+    );
+    let fake = FakeGithub::spawn(widgets(20));
+    let truth = fake.truth("acme/widgets");
+    // Pinned from the generator before heavy PRs existed: (number, files, commits, reviews,
+    // check runs, review comments, issue comments, additions, deletions, head sha).
+    let pinned = [
+        (
+            8,
+            7,
+            2,
+            4,
+            4,
+            0,
+            1,
+            307,
+            94,
+            "41e278bdb178b8c888b8c1bb0000000100000008",
+        ),
+        (
+            9,
+            2,
+            1,
+            0,
+            0,
+            2,
+            1,
+            74,
+            41,
+            "6209032f147b26ddfcac3fa60000000000000009",
+        ),
+        (
+            10,
+            6,
+            1,
+            1,
+            0,
+            2,
+            0,
+            308,
+            88,
+            "ea7fa89381be0538b1ba1617000000000000000a",
+        ),
+        (
+            11,
+            9,
+            4,
+            0,
+            3,
+            3,
+            2,
+            319,
+            171,
+            "dbe2ac1455de047322a7bfad000000030000000b",
+        ),
+        (
+            12,
+            7,
+            7,
+            4,
+            3,
+            2,
+            1,
+            283,
+            70,
+            "b1de16cf775911171afa6920000000060000000c",
+        ),
+    ];
+    for (n, files, commits, reviews, runs, review_comments, issue_comments, add, del, head) in
+        pinned
+    {
+        let pr = &truth.per_pr[n - 1];
+        assert_eq!(
+            (
+                pr.number,
+                pr.files,
+                pr.commits_total,
+                pr.reviews,
+                pr.check_runs,
+                pr.review_comments,
+                pr.issue_comments,
+                pr.additions,
+                pr.deletions,
+                pr.head_sha.as_str()
+            ),
+            (
+                n as u64,
+                files,
+                commits,
+                reviews,
+                runs,
+                review_comments,
+                issue_comments,
+                add,
+                del,
+                head
+            ),
+            "PR #{n}"
+        );
+    }
+    assert_eq!(
+        (
+            truth.commits,
+            truth.reviews,
+            truth.files,
+            truth.check_runs,
+            truth.review_comments,
+            truth.issue_comments
+        ),
+        (436, 41, 253, 45, 29, 31)
+    );
+}
+
+#[test]
+fn about_heavy_percent_of_prs_past_7_are_heavy_and_the_others_are_unchanged() {
+    let fake = FakeGithub::spawn(FakeConfig {
+        repos: vec![
+            RepoSpec::new("acme/widgets", 2000).heavy(10),
+            RepoSpec::new("acme/all", 30).heavy(100),
+            RepoSpec::new("acme/all-light", 30),
+        ],
+        ..FakeConfig::default()
+    });
+    let truth = fake.truth("acme/widgets");
+    let heavy: Vec<_> = truth.per_pr.iter().filter(|p| is_heavy(p)).collect();
+    assert!((150..=250).contains(&heavy.len()), "{} heavy", heavy.len());
+    // Each count spreads over its whole range, evenly.
+    let counts: [(&str, fn(&fake_github::PrTruth) -> u64, _); 6] = [
+        ("files", |p| p.files, heavy::FILES),
+        ("commits", |p| p.commits, heavy::COMMITS),
+        ("reviews", |p| p.reviews, heavy::REVIEWS),
+        ("check runs", |p| p.check_runs, heavy::CHECK_RUNS),
+        ("review comments", |p| p.review_comments, heavy::COMMENTS),
+        ("issue comments", |p| p.issue_comments, heavy::COMMENTS),
+    ];
+    for (what, count, range) in counts {
+        let values: Vec<u64> = heavy.iter().map(|p| count(p)).collect();
+        let (low, high) = (*range.start(), *range.end());
+        let tenth = (high - low) / 10;
+        let (min, max) = (*values.iter().min().unwrap(), *values.iter().max().unwrap());
+        let mean = values.iter().sum::<u64>() / values.len() as u64;
+        assert!(min >= low && min <= low + tenth, "{what}: min {min}");
+        assert!(max <= high && max >= high - tenth, "{what}: max {max}");
+        assert!(
+            mean.abs_diff((low + high) / 2) <= tenth,
+            "{what}: mean {mean}"
+        );
+    }
+    assert!(
+        heavy.iter().filter(|p| p.commits > 100).count() > heavy.len() / 2,
+        "most heavy PRs have a second page of commits"
+    );
+    // At 100 %, every PR past #7 is heavy; #1-#7 keep their shapes, and a heavy PR is the
+    // light one's title, dates and author with more items.
+    let all = fake.truth("acme/all").per_pr;
+    let light = fake.truth("acme/all-light").per_pr;
+    assert_eq!(all[..7], light[..7]);
+    for (heavy_pr, light_pr) in all[7..].iter().zip(&light[7..]) {
+        assert!(is_heavy(heavy_pr), "#{}", heavy_pr.number);
+        let scalars = |p: &fake_github::PrTruth| {
+            (
+                p.title.clone(),
+                p.state.clone(),
+                p.merged,
+                p.created_at.clone(),
+                p.updated_at.clone(),
+                p.author.clone(),
+            )
+        };
+        assert_eq!(scalars(heavy_pr), scalars(light_pr));
+    }
+}
+
+#[test]
+fn heavy_repositories_have_large_prs_and_rest_and_graphql_agree_on_them() {
+    let fake = FakeGithub::spawn(heavy_widgets());
+    let truth = assert_pages_serve_truth(&fake, "acme/widgets");
+    let heavy: Vec<u64> = truth
+        .per_pr
+        .iter()
+        .filter(|p| is_heavy(p))
+        .map(|p| p.number)
+        .collect();
+    assert_eq!(heavy, [8, 9, 17, 18]);
+    // The light PRs are those of a repository without heavy PRs.
+    let plain = FakeGithub::spawn(widgets(20)).truth("acme/widgets");
+    for (pr, plain_pr) in truth.per_pr.iter().zip(&plain.per_pr) {
+        assert_eq!(is_heavy(pr), pr != plain_pr, "#{}", pr.number);
+    }
+    assert!(truth.per_pr[7].commits > 200 && truth.per_pr[8].files > 700);
+
+    for &n in &heavy {
+        let pr = &truth.per_pr[n as usize - 1];
+        let vars = json!({"n": n});
+        let totals =
+            gql_data(&fake, "t", PR_TOTALS, vars.clone())["repository"]["pullRequest"].clone();
+        assert_eq!(
+            json!([
+                totals["changedFiles"],
+                totals["additions"],
+                totals["deletions"],
+                totals["headRefOid"],
+                totals["commits"]["totalCount"],
+                totals["reviews"]["totalCount"],
+                totals["files"]["totalCount"],
+                totals["comments"]["totalCount"],
+                totals["statusCheckRollup"]["contexts"]["checkRunCount"]
+            ]),
+            json!([
+                pr.changed_files,
+                pr.additions,
+                pr.deletions,
+                pr.head_sha,
+                pr.commits,
+                pr.reviews,
+                pr.files,
+                pr.issue_comments,
+                pr.check_runs
+            ]),
+            "totals of #{n}"
+        );
+
+        // Every item of every GraphQL page is REST's, in REST's order.
+        let base = format!("/repos/acme/widgets/pulls/{n}");
+        let rest = |path: &str, key: &dyn Fn(&Value) -> Value| -> Vec<Value> {
+            all_items(&fake, path, "t").iter().map(key).collect()
+        };
+        let graphql = |query: &str, pointer: &str, key: &dyn Fn(&Value) -> Value| -> Vec<Value> {
+            gql_nodes(&fake, query, vars.clone(), pointer)
+                .iter()
+                .map(key)
+                .collect()
+        };
+        let commits = rest(&format!("{base}/commits?per_page=100"), &|c| {
+            c["sha"].clone()
+        });
+        assert_eq!(commits.len() as u64, pr.commits);
+        assert_eq!(
+            graphql(PR_COMMITS, "/repository/pullRequest/commits", &|c| c
+                ["commit"]["oid"]
+                .clone()),
+            commits,
+            "commits of #{n}"
+        );
+        let files = rest(&format!("{base}/files?per_page=100"), &|f| {
+            json!([f["filename"], f["additions"], f["deletions"]])
+        });
+        assert_eq!(files.len() as u64, pr.files);
+        assert_eq!(
+            graphql(PR_FILES, "/repository/pullRequest/files", &|f| json!([
+                f["path"],
+                f["additions"],
+                f["deletions"]
+            ])),
+            files,
+            "files of #{n}"
+        );
+        let reviews = rest(&format!("{base}/reviews?per_page=100"), &|r| {
+            r["id"].clone()
+        });
+        assert_eq!(
+            graphql(PR_REVIEWS, "/repository/pullRequest/reviews", &|r| r
+                ["databaseId"]
+                .clone()),
+            reviews,
+            "reviews of #{n}"
+        );
+        let comments = rest(
+            &format!("/repos/acme/widgets/issues/{n}/comments?per_page=100"),
+            &|c| c["id"].to_string().into(),
+        );
+        assert_eq!(
+            graphql(PR_COMMENTS, "/repository/pullRequest/comments", &|c| c
+                ["fullDatabaseId"]
+                .clone()),
+            comments,
+            "issue comments of #{n}"
+        );
+        let runs = rest(
+            &format!(
+                "/repos/acme/widgets/commits/{}/check-runs?per_page=100",
+                pr.head_sha
+            ),
+            &|r| r["id"].clone(),
+        );
+        let contexts = graphql(
+            PR_CONTEXTS,
+            "/repository/pullRequest/statusCheckRollup/contexts",
+            &|c| c["databaseId"].clone(),
+        );
+        let contexts: Vec<Value> = contexts.into_iter().filter(|id| !id.is_null()).collect();
+        assert_eq!(contexts, runs, "check runs of #{n}");
+    }
+    // Past 100, the GraphQL pages continued: #9's files came in pages of 100.
+    let served = fake.stats().graphql_items_served;
+    let pages = truth.per_pr[8].files.div_ceil(100);
+    for page in 0..pages {
+        let key = format!("acme/widgets#9:files:{}", page * 100);
+        assert_eq!(served.get(&key), Some(&1), "{key}");
+    }
+    assert_eq!(served.get("acme/widgets#8:commits:200"), Some(&1));
+}
+
+#[test]
+fn heavy_prs_first_pages_weigh_over_1000_and_light_ones_at_most_121() {
+    let fake = FakeGithub::spawn(heavy_widgets());
+    let truth = fake.truth("acme/widgets");
+    let file_weight = FakeConfig::default().graphql_file_weight;
+    // 1 (the PR) + 8 commits + 4 reviews + 10 files + 3 comments + 4 runs and a status.
+    let light_max = 1 + 8 + 4 + 10 * file_weight + 3 + 5;
+    let first = |range: &std::ops::RangeInclusive<u64>| (*range.start(), *range.end().min(&100));
+    let (commits, reviews) = (first(&heavy::COMMITS), first(&heavy::REVIEWS));
+    let (runs, comments) = (first(&heavy::CHECK_RUNS), first(&heavy::COMMENTS));
+    let heavy_min = 1 + commits.0 + reviews.0 + 100 * file_weight + comments.0 + runs.0;
+    let heavy_max = 1 + commits.1 + reviews.1 + 100 * file_weight + comments.1 + runs.1 + 1;
+    assert_eq!((light_max, heavy_min, heavy_max), (121, 1028, 1202));
+
+    let weigh = |fake: &FakeGithub, n: u64| -> (u16, u64) {
+        let r = gql(fake, "t", FIRST_PAGES, json!({"n": n}));
+        let pr = r.json()["data"]["repository"]["pullRequest"].clone();
+        let items = |pointer: &str| {
+            pr.pointer(pointer)
+                .and_then(Value::as_array)
+                .map_or(0, |a| a.len() as u64)
+        };
+        let weight = 1
+            + items("/commits/nodes")
+            + items("/reviews/nodes")
+            + items("/files/nodes") * file_weight
+            + items("/comments/nodes")
+            + items("/statusCheckRollup/contexts/nodes");
+        (r.status, weight)
+    };
+    let mut heaviest = (0, 0);
+    for pr in &truth.per_pr[7..] {
+        let (status, weight) = weigh(&fake, pr.number);
+        assert_eq!(status, 200);
+        if is_heavy(pr) {
+            assert!((heavy_min..=heavy_max).contains(&weight), "#{}", pr.number);
+            heaviest = heaviest.max((weight, pr.number));
+        } else {
+            assert!(weight <= light_max, "#{}: {weight}", pr.number);
+        }
+    }
+
+    // That weight is the one timeouts are judged by: 1,000 fails heavy PRs alone and no
+    // light one, and a limit at a PR's weight passes it where one less fails it.
+    let (weight, n) = heaviest;
+    let limited = |limit| {
+        FakeGithub::spawn(FakeConfig {
+            graphql_timeout_weight: Some(limit),
+            ..heavy_widgets()
+        })
+    };
+    let at_1000 = limited(1000);
+    for pr in &truth.per_pr[7..] {
+        let expected = if is_heavy(pr) { 502 } else { 200 };
+        assert_eq!(weigh(&at_1000, pr.number).0, expected, "#{}", pr.number);
+    }
+    assert_eq!(weigh(&limited(weight), n).0, 200);
+    assert_eq!(weigh(&limited(weight - 1), n).0, 502);
 }

@@ -115,9 +115,9 @@ impl Batch {
 }
 
 /// PRs per GraphQL query of a repository before anything was learned about it.
-pub const DEFAULT_BATCH_PRS: i64 = 32;
+pub const DEFAULT_BATCH_PRS: i64 = 50;
 /// The most PRs a query asks for, however well the repository answers.
-pub const MAX_BATCH_PRS: i64 = 64;
+pub const MAX_BATCH_PRS: i64 = 100;
 /// Queries answered in a row before the batch grows.
 const GROW_AFTER: i64 = 20;
 /// ...and, at the size just under one that timed out, before that size is tried again.

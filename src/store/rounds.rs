@@ -287,6 +287,18 @@ async fn raise_high_water(
     Ok(())
 }
 
+impl Store {
+    /// Records a list's mark on its own (its list page could not be fetched through
+    /// GraphQL and went back to the queue): it was read before any page of the round, so
+    /// it still holds, and the next refresh need not ask for the whole list.
+    pub async fn remember_list_mark(&self, job: &ClaimedJob, mark: &ListMark) -> Result<()> {
+        let mut tx = self.begin_immediate().await?;
+        remember_mark(&mut tx, job, mark).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 /// The URL of the list page a refresh of `job`'s repository starts with.
 pub fn refresh_list(job: &ClaimedJob) -> String {
     list_page(&job.repo, "all", true, job.list_limit)

@@ -133,6 +133,9 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
         Ok(Verdict::Rejected(reason) | Verdict::NotGraphql(reason))
         | Err(GraphqlError::Unavailable(reason)) => {
             graphql_unavailable(ctx, &reason).await?;
+            if let Some(mark) = &mark {
+                ctx.store.remember_list_mark(&batch.jobs[0], mark).await?;
+            }
             super::release(ctx, batch.jobs).await?;
             Ok(None)
         }

@@ -15,6 +15,8 @@
 //!   #6 has 120 (two pages of 100);
 //! - files 1-10; #5 has 150; reviews, check runs (on the head sha), review comments and
 //!   issue comments 0-4, 0-4, 0-3, 0-3; some reviews, comments and commits have a null user;
+//! - heavy PRs (`RepoSpec::heavy_percent` % of those past #7, none by default) take their
+//!   counts from [`heavy`] (100-1,200 files, 20-250 commits...), all else as above;
 //! - ids (PR, review, check run, comment...) are `prefix << 39 | n << 15 | kind << 12 | j`,
 //!   below 2^55 (so exact in a JS double and an i64), where `prefix` (1..65535) comes from a
 //!   hash of the repository id, probed to be unique among the repositories of one server:
@@ -40,6 +42,23 @@ const NAMES: [&str; 20] = [
     "octocat", "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
     "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter",
 ];
+/// What a heavy PR has (before touches), each count drawn uniformly from its range. The
+/// largest counts fit the id layout (4,096 items of a kind per PR) and the sha layout.
+pub mod heavy {
+    use std::ops::RangeInclusive;
+
+    /// Changed files: always more than one page of 100.
+    pub const FILES: RangeInclusive<u64> = 100..=1200;
+    /// Commits: often more than one page of 100, never past the 250 served.
+    pub const COMMITS: RangeInclusive<u64> = 20..=250;
+    /// Reviews.
+    pub const REVIEWS: RangeInclusive<u64> = 3..=40;
+    /// Check runs on the head sha.
+    pub const CHECK_RUNS: RangeInclusive<u64> = 2..=30;
+    /// Review comments, and issue comments (each drawn on its own).
+    pub const COMMENTS: RangeInclusive<u64> = 2..=30;
+}
+
 /// Kinds of ids (the `kind` in the id layout).
 pub(super) mod kind {
     pub const PR: u64 = 0;
@@ -65,6 +84,7 @@ pub(super) mod salt {
     pub const CHECK: u64 = 9;
     pub const COMMENT: u64 = 10;
     pub const MISC: u64 = 11;
+    pub const HEAVY: u64 = 12;
 }
 
 /// SplitMix64 finaliser: a good 64-bit mixing function.
@@ -226,6 +246,16 @@ impl Pr {
     }
 }
 
+/// How many of each item a PR has, before touches.
+struct Counts {
+    commits: u64,
+    files: u64,
+    reviews: u64,
+    check_runs: u64,
+    review_comments: u64,
+    issue_comments: u64,
+}
+
 /// A changed file of a PR.
 #[derive(Clone, Debug)]
 pub struct File {
@@ -298,14 +328,57 @@ impl Repo {
         self.h(n, salt, i) % 100
     }
 
-    /// A globally unique, stable id.
+    /// A globally unique, stable id (`j`, the item's index among its kind in PR `n`, must
+    /// be below 4,096).
     pub fn id(&self, n: u64, kind: u64, j: u64) -> u64 {
+        debug_assert!(j <= 0xfff, "item {j} of PR #{n} overflows the id layout");
         (self.id_prefix << 39) | (n << 15) | (kind << 12) | (j & 0xfff)
     }
 
     /// Whether PR `n` exists.
     pub fn has_pr(&self, n: u64) -> bool {
         n >= 1 && n <= self.spec.pr_count as u64
+    }
+
+    /// Whether PR `n` is heavy: never #1-#7 (they keep their special shapes), else about
+    /// `heavy_percent` % of PRs.
+    pub fn is_heavy(&self, n: u64) -> bool {
+        let percent = u64::from(self.spec.heavy_percent);
+        n > 7 && percent > 0 && self.pct(n, salt::HEAVY, 0) < percent
+    }
+
+    /// The counts of PR `n`'s items. A light PR's draws are those made before heavy PRs
+    /// existed and must stay so: a repository without heavy PRs serves the same data as ever.
+    fn counts(&self, n: u64) -> Counts {
+        if self.is_heavy(n) {
+            let draw = |i: u64, range: std::ops::RangeInclusive<u64>| {
+                range.start() + self.h(n, salt::HEAVY, i) % (range.end() - range.start() + 1)
+            };
+            return Counts {
+                commits: draw(1, heavy::COMMITS),
+                files: draw(2, heavy::FILES),
+                reviews: draw(3, heavy::REVIEWS),
+                check_runs: draw(4, heavy::CHECK_RUNS),
+                review_comments: draw(5, heavy::COMMENTS),
+                issue_comments: draw(6, heavy::COMMENTS),
+            };
+        }
+        let draw = |i: u64| self.h(n, salt::COUNTS, i);
+        Counts {
+            commits: match n {
+                3 => 300,
+                6 => 120,
+                _ => 1 + draw(0) % 8,
+            },
+            files: match n {
+                5 => 150,
+                _ => 1 + draw(1) % 10,
+            },
+            reviews: draw(2) % 5,
+            check_runs: draw(3) % 5,
+            review_comments: draw(4) % 4,
+            issue_comments: draw(5) % 4,
+        }
     }
 
     /// Whether PR `n` is open (cheap; used to filter the list).
@@ -384,15 +457,7 @@ impl Repo {
             _ if self.pct(n, salt::MISC, 0) < 20 => None,
             _ => Some(format!("Body of widget {n}.\n\nCloses #{}", n + 1000)),
         };
-        let commits_total = match n {
-            3 => 300,
-            6 => 120,
-            _ => 1 + self.h(n, salt::COUNTS, 0) % 8,
-        };
-        let files_base = match n {
-            5 => 150,
-            _ => 1 + self.h(n, salt::COUNTS, 1) % 10,
-        };
+        let counts = self.counts(n);
         let head_ref = match &author {
             Some(u) if u.bot => format!("dependabot/cargo/widget-{n}"),
             _ => format!("feature/widget-{n}"),
@@ -409,19 +474,19 @@ impl Repo {
             merged_at: if merged { closed } else { None },
             author,
             head_ref,
-            head_sha: self.commit_sha(n, commits_total - 1),
+            head_sha: self.commit_sha(n, counts.commits - 1),
             base_sha: self.other_sha(n / 50, 1),
             merge_commit_sha: if merged {
                 Some(self.other_sha(n, 2))
             } else {
                 None
             },
-            commits_total,
-            reviews_base: self.h(n, salt::COUNTS, 2) % 5,
-            files_base,
-            check_runs: self.h(n, salt::COUNTS, 3) % 5,
-            review_comments: self.h(n, salt::COUNTS, 4) % 4,
-            issue_comments: self.h(n, salt::COUNTS, 5) % 4,
+            commits_total: counts.commits,
+            reviews_base: counts.reviews,
+            files_base: counts.files,
+            check_runs: counts.check_runs,
+            review_comments: counts.review_comments,
+            issue_comments: counts.issue_comments,
             touch,
         }
     }

@@ -28,6 +28,8 @@
 //! Special PRs (when the repository has that many): see [`data`] module docs, in short
 //! #1 SQL-injection title, #2 unicode/emoji title, #3 300 commits (250 served), #4 title with
 //! quotes and newlines, #5 150 files, #6 120 commits, #7 deleted author (`"user": null`).
+//! [`RepoSpec::heavy`] makes a share of the other PRs large (hundreds of files, up to 250
+//! commits, dozens of reviews and comments), for GraphQL answers heavy enough to time out.
 //!
 //! Hostile and broken answers for robustness tests: [`FakeConfig::overrides`] answers a
 //! path (all of its requests, or the first N) with any status, headers and body, a hang,
@@ -269,6 +271,10 @@ pub struct RepoSpec {
     pub pr_count: u32,
     /// Seed of the generated data.
     pub seed: u64,
+    /// Percentage (0..=100) of PRs past #7 that are heavy: 100-1,200 files, 20-250 commits,
+    /// dozens of reviews, check runs and comments (see [`data::heavy`]). 0 (the default)
+    /// leaves every PR as it was before heavy PRs existed.
+    pub heavy_percent: u32,
 }
 
 impl RepoSpec {
@@ -284,6 +290,17 @@ impl RepoSpec {
             id,
             pr_count,
             seed: id,
+            heavy_percent: 0,
+        }
+    }
+
+    /// The same repository with about `percent` % of its PRs past #7 heavy (which ones is
+    /// a function of the seed and the PR number). Panics above 100.
+    pub fn heavy(self, percent: u32) -> RepoSpec {
+        assert!(percent <= 100, "heavy percent {percent} is above 100");
+        RepoSpec {
+            heavy_percent: percent,
+            ..self
         }
     }
 }
