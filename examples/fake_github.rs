@@ -20,8 +20,9 @@
 //! `--graphql-file-weight` and any other object 1.
 //!
 //! A repository given as `OWNER/NAME:PRS:heavy=PCT` has about PCT % of its PRs past #7
-//! heavy (100-1,200 files, 20-250 commits, dozens of reviews and comments), so that GraphQL
-//! answers about them weigh ten times a light PR's and time out past the weight.
+//! heavy (100-1,200 files, 20-250 commits, dozens of reviews and comments): the first pages
+//! of one heavy PR weigh 1,028 to 1,202 in GraphQL (a light PR's at most 121), so a
+//! `--graphql-timeout-weight` between the two times out a heavy PR even on its own.
 //!
 //! Prints `fake github listening on http://127.0.0.1:PORT` on stdout (one line, flushed),
 //! runs until SIGINT or SIGTERM, then prints the final stats as one line of JSON on stdout.

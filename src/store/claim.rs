@@ -95,6 +95,11 @@ pub enum Work {
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub jobs: Vec<ClaimedJob>,
+    /// Its size, in light PRs (see `graphql::weight`), rounded up.
+    pub size: i64,
+    /// Whether it holds as much as the repository's batch size allows (the next ready
+    /// job would have gone over): only a full batch that succeeds teaches that more fits.
+    pub full: bool,
     /// The points reserved on the token's GraphQL bucket: the query's cost by GitHub's
     /// formula.
     pub points: i64,
@@ -104,19 +109,11 @@ pub struct Batch {
     pub mark: Option<String>,
 }
 
-impl Batch {
-    /// The PRs the batch asks about.
-    pub fn prs(&self) -> i64 {
-        let mut prs: Vec<i64> = self.jobs.iter().filter_map(|j| j.pr_number).collect();
-        prs.sort_unstable();
-        prs.dedup();
-        prs.len() as i64
-    }
-}
-
-/// PRs per GraphQL query of a repository before anything was learned about it.
+/// A repository's GraphQL batch size, in light PRs (`graphql::weight`), before anything
+/// was learned about it: more than one point's worth of light PRs, so that the cost
+/// decides until timeouts teach otherwise.
 pub const DEFAULT_BATCH_PRS: i64 = 50;
-/// The most PRs a query asks for, however well the repository answers.
+/// The largest batch size, however well the repository answers.
 pub const MAX_BATCH_PRS: i64 = 100;
 /// Queries answered in a row before the batch grows.
 const GROW_AFTER: i64 = 20;
@@ -335,38 +332,43 @@ async fn claim_batch(
     now: i64,
 ) -> Result<Option<Batch>> {
     let mut chosen = Vec::new();
-    let mut requests = 0;
+    let (mut requests, mut load, mut full) = (0, 0.0, false);
     let list = first.kind == Kind::Pulls.as_str();
     if list {
         chosen.push(first.id);
         requests = graphql::requests_for(Kind::Pulls);
     } else {
-        let max_prs = first.gql_batch.unwrap_or(DEFAULT_BATCH_PRS);
-        let limit = max_prs * 8;
+        // In light PRs: a page heavy to answer (many files) takes the room of many.
+        let max = first.gql_batch.unwrap_or(DEFAULT_BATCH_PRS) as f64;
+        let limit = MAX_REQUESTS_PER_QUERY;
         let candidates = sqlx::query!(
-            r#"SELECT id, kind, pr_number FROM job_queue
-               WHERE state = 'queued' AND run_at <= ?1 AND repo = ?2 AND rest_only = 0
-                 AND kind <> 'pulls'
-               ORDER BY priority, id LIMIT ?3"#,
+            r#"SELECT q.id, q.kind, q.page, p.changed_files
+               FROM job_queue q
+               LEFT JOIN gh_pulls p ON p.repo = q.repo AND p.number = q.pr_number
+               WHERE q.state = 'queued' AND q.run_at <= ?1 AND q.repo = ?2
+                 AND q.rest_only = 0 AND q.kind <> 'pulls'
+               ORDER BY q.priority, q.id LIMIT ?3"#,
             now,
             first.repo,
             limit
         )
         .fetch_all(&mut *tx)
         .await?;
-        let mut prs = Vec::new();
         for job in candidates {
-            let needs = job.kind.parse().map_or(1, graphql::requests_for);
-            let pr = job.pr_number.unwrap_or_default();
-            let new_pr = !prs.contains(&pr);
-            if requests + needs > MAX_REQUESTS_PER_QUERY || (new_pr && prs.len() as i64 >= max_prs)
+            let Ok(kind) = job.kind.parse::<Kind>() else {
+                continue;
+            };
+            let needs = graphql::requests_for(kind);
+            let share =
+                graphql::weight(kind, job.page, job.changed_files) / graphql::LIGHT_PR_WEIGHT;
+            if requests + needs > MAX_REQUESTS_PER_QUERY
+                || (!chosen.is_empty() && load + share > max)
             {
+                full = true;
                 break;
             }
-            if new_pr {
-                prs.push(pr);
-            }
             requests += needs;
+            load += share;
             chosen.push(job.id);
         }
         if chosen.is_empty() {
@@ -438,7 +440,13 @@ async fn claim_batch(
         true => tokens::take(&mut *tx, &claim.fingerprints, Bucket::Core, 1, None, now).await?,
         false => None,
     };
-    Ok(Some(Batch { jobs, points, mark }))
+    Ok(Some(Batch {
+        jobs,
+        size: load.ceil() as i64,
+        full,
+        points,
+        mark,
+    }))
 }
 
 /// A repository's batch size as learned: PRs per query, queries answered in a row, and
@@ -452,23 +460,26 @@ pub struct BatchSize {
 
 impl BatchSize {
     /// What one more answer teaches: a timeout halves the size (down to 1) and marks
-    /// the size that timed out; a run of answers grows it by a quarter, slowly past the
-    /// mark (at most one timeout in [`PROBE_AFTER`] queries there). Only a query that
-    /// asked for the full size grows it.
-    pub fn after(self, prs: i64, timed_out: bool) -> BatchSize {
+    /// the size that timed out; a run of answers grows it by half, slowly past the mark
+    /// (at most one timeout in [`PROBE_AFTER`] queries there). Only a query that asked
+    /// for the full size grows it, and a query sent before the size last shrank (it
+    /// asked for more) does not shrink it again.
+    pub fn after(self, prs: i64, full: bool, timed_out: bool) -> BatchSize {
+        let prs = prs.max(1);
         if timed_out {
-            let asked = prs.clamp(1, self.prs.max(1));
+            let ceiling = Some(self.ceiling.map_or(prs, |c| c.min(prs)));
+            let size = if prs > self.prs { self.prs } else { prs / 2 };
             return BatchSize {
-                prs: (asked / 2).max(1),
+                prs: size.max(1),
                 streak: 0,
-                ceiling: Some(self.ceiling.map_or(asked, |c| c.min(asked))),
+                ceiling,
             };
         }
         let streak = self.streak + 1;
-        if prs < self.prs || self.prs >= MAX_BATCH_PRS {
+        if !full || self.prs >= MAX_BATCH_PRS {
             return BatchSize { streak, ..self };
         }
-        let grown = (self.prs + (self.prs / 4).max(1)).min(MAX_BATCH_PRS);
+        let grown = (self.prs + (self.prs / 2).max(1)).min(MAX_BATCH_PRS);
         match self.ceiling {
             None if streak >= GROW_AFTER => BatchSize {
                 prs: grown,
@@ -510,7 +521,7 @@ pub(super) async fn learn_batch_size(
         streak: row.gql_streak,
         ceiling: row.gql_ceiling,
     };
-    let next = now.after(feedback.prs, feedback.timed_out);
+    let next = now.after(feedback.prs, feedback.full, feedback.timed_out);
     let timeouts = i64::from(feedback.timed_out);
     sqlx::query!(
         "UPDATE repos SET gql_batch = ?, gql_streak = ?, gql_ceiling = ?,
@@ -541,23 +552,39 @@ mod tests {
 
     #[test]
     fn a_timeout_halves_the_batch_down_to_one() {
-        assert_eq!(size(32).after(32, true).prs, 16);
-        assert_eq!(size(32).after(5, true).prs, 2, "halves what was asked");
-        assert_eq!(size(1).after(1, true).prs, 1);
-        assert_eq!(size(32).after(32, true).ceiling, Some(32));
+        assert_eq!(size(32).after(32, true, true).prs, 16);
+        assert_eq!(
+            size(32).after(5, false, true).prs,
+            2,
+            "halves what was asked"
+        );
+        assert_eq!(size(1).after(1, true, true).prs, 1);
+        assert_eq!(size(32).after(32, true, true).ceiling, Some(32));
+    }
+
+    #[test]
+    fn queries_in_flight_at_the_old_size_do_not_halve_it_again() {
+        let halved = size(32).after(32, true, true);
+        let again = halved.after(32, true, true);
+        assert_eq!(again.prs, 16);
+        assert_eq!(
+            again.after(16, true, true).prs,
+            8,
+            "one of the new size does"
+        );
     }
 
     #[test]
     fn a_run_of_full_answers_grows_the_batch_but_not_past_a_size_that_timed_out() {
         let mut s = size(8);
         for _ in 0..GROW_AFTER {
-            s = s.after(8, false);
+            s = s.after(8, true, false);
         }
-        assert_eq!(s.prs, 10);
+        assert_eq!(s.prs, 12);
         // Partly filled queries teach nothing about the size.
         let mut t = size(8);
         for _ in 0..GROW_AFTER * 3 {
-            t = t.after(3, false);
+            t = t.after(3, false, false);
         }
         assert_eq!(t.prs, 8);
         // Under a ceiling of 10, 9 is reached, and 10 is tried only after a long run.
@@ -566,12 +593,13 @@ mod tests {
             streak: 0,
             ceiling: Some(10),
         };
+        assert_eq!(c.after(9, true, false).prs, 9);
         for _ in 0..GROW_AFTER {
-            c = c.after(9, false);
+            c = c.after(9, true, false);
         }
         assert_eq!(c.prs, 9);
         for _ in GROW_AFTER..PROBE_AFTER {
-            c = c.after(9, false);
+            c = c.after(9, true, false);
         }
         assert_eq!(c.prs, 10);
     }
@@ -586,7 +614,7 @@ mod tests {
             let timed_out = asked > 12;
             queries += 1;
             timeouts += i64::from(timed_out);
-            s = s.after(asked, timed_out);
+            s = s.after(asked, true, timed_out);
         }
         assert!(timeouts * 20 <= queries, "{timeouts} of {queries}");
         assert!(s.prs >= 6 && s.prs <= 12, "{s:?}");

@@ -209,8 +209,10 @@ pub struct ListMark {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchFeedback {
     pub repo: String,
-    /// PRs the query asked for.
+    /// The query's size, in light PRs (`graphql::weight`).
     pub prs: i64,
+    /// Whether it was as big as the batch size allowed.
+    pub full: bool,
     pub timed_out: bool,
 }
 

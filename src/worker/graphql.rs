@@ -73,12 +73,13 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
     };
     ctx.counters.requests.fetch_add(1, Ordering::Relaxed);
     let now = now_ms();
-    let prs = batch.prs();
+    let (size, full) = (batch.size, batch.full);
     let repo = batch.jobs[0].repo.clone();
     let feedback = |timed_out| {
         (!list).then(|| BatchFeedback {
             repo: repo.clone(),
-            prs,
+            prs: size,
+            full,
             timed_out,
         })
     };
@@ -144,7 +145,7 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
             let outcomes = if list {
                 retry_all(ctx, batch.jobs, &message, now)
             } else {
-                after_timeout(batch.jobs, prs, &message, now)
+                after_timeout(batch.jobs, &message, now)
             };
             finish(ctx, outcomes, TokenEvent::Answered(rate), feedback(true)).await
         }
@@ -303,13 +304,11 @@ fn retry_all(
 /// After a timeout: every job back at once with its attempt (the query, not the job,
 /// was too heavy; the batch halves). A PR that timed out alone sends its files (or, if
 /// files were not asked for, all its pages) to REST.
-fn after_timeout(
-    jobs: Vec<ClaimedJob>,
-    prs: i64,
-    message: &str,
-    now: i64,
-) -> Vec<(ClaimedJob, Outcome)> {
-    let alone = prs <= 1;
+fn after_timeout(jobs: Vec<ClaimedJob>, message: &str, now: i64) -> Vec<(ClaimedJob, Outcome)> {
+    let mut prs: Vec<Option<i64>> = jobs.iter().map(|j| j.pr_number).collect();
+    prs.sort_unstable();
+    prs.dedup();
+    let alone = prs.len() <= 1;
     let has_files = jobs.iter().any(|j| j.kind == Kind::Files.as_str());
     jobs.into_iter()
         .map(|job| {

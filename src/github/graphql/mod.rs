@@ -54,6 +54,36 @@ pub fn requests_for(kind: Kind) -> i64 {
     }
 }
 
+/// What a light PR's first pages weigh, in the units of [`weight`].
+pub const LIGHT_PR_WEIGHT: f64 = 80.0;
+
+/// About how heavy a page is to answer, in items returned, a file counting ten (its
+/// diff is computed; GitHub's queries over 10 s are ended, and file lists make them
+/// long): the PR's own fields 1; a first page of commits, reviews, comments or checks
+/// a few items; a later page of commits 100; a page of files what the PR's file count
+/// says is left for it (`changed_files`, when known), else 10 files on a first page and
+/// 100 on a later one. GraphQL batches are sized in light PRs of this weight
+/// ([`LIGHT_PR_WEIGHT`]), so that a heavy PR takes the room of many light ones.
+pub fn weight(kind: Kind, page: i64, changed_files: Option<i64>) -> f64 {
+    let later = page > 1;
+    let items = match kind {
+        Kind::Pull | Kind::Pulls => 0,
+        Kind::Files => {
+            let files = match changed_files {
+                Some(total) => (total - (page - 1) * PAGE_SIZE).clamp(0, PAGE_SIZE),
+                None if later => PAGE_SIZE,
+                None => 10,
+            };
+            10 * files
+        }
+        Kind::Commits if later => PAGE_SIZE,
+        Kind::Commits => 10,
+        _ if later => PAGE_SIZE,
+        _ => 5,
+    };
+    (1 + items) as f64
+}
+
 /// A query's cost in points from its requests: divided by 100, rounded half up, at
 /// least 1.
 pub fn cost(requests: i64) -> i64 {
@@ -78,6 +108,21 @@ mod tests {
             endpoint("http://127.0.0.1:8080"),
             "http://127.0.0.1:8080/graphql"
         );
+    }
+
+    #[test]
+    fn a_heavy_prs_files_weigh_like_a_dozen_light_prs() {
+        let light: f64 = [Kind::Pull, Kind::Commits, Kind::Reviews, Kind::CheckRuns]
+            .into_iter()
+            .map(|k| weight(k, 1, Some(6)))
+            .sum::<f64>()
+            + weight(Kind::Files, 1, Some(6));
+        assert!((light - LIGHT_PR_WEIGHT).abs() < 10.0, "{light}");
+        let heavy = weight(Kind::Files, 1, Some(700));
+        assert!(heavy / LIGHT_PR_WEIGHT > 12.0, "{heavy}");
+        assert_eq!(weight(Kind::Files, 8, Some(750)), 501.0, "50 files left");
+        assert_eq!(weight(Kind::Files, 9, Some(750)), 1.0);
+        assert_eq!(weight(Kind::Files, 2, None), 1001.0);
     }
 
     #[test]

@@ -42,6 +42,7 @@ const NAMES: [&str; 20] = [
     "octocat", "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
     "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter",
 ];
+
 /// What a heavy PR has (before touches), each count drawn uniformly from its range. The
 /// largest counts fit the id layout (4,096 items of a kind per PR) and the sha layout.
 pub mod heavy {

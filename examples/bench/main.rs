@@ -25,8 +25,9 @@
 //! 50 ms per window, as a client of GitHub's hour-long windows wastes nothing.
 
 #[allow(dead_code)]
-#[path = "../tests/support/fake_github/mod.rs"]
+#[path = "../../tests/support/fake_github/mod.rs"]
 mod fake_github;
+mod graphql;
 
 use fake_github::{FakeConfig, FakeGithub, RepoSpec, Stats, Truth};
 use std::collections::HashMap;
@@ -49,7 +50,7 @@ const APP_PER_HOUR: f64 = 15000.0;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let short = args.iter().any(|a| a == "--short");
-    // `--only quota|bulk|latency` runs one part (for profiling).
+    // `--only quota|bulk|latency|graphql` runs one part (for profiling).
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -238,6 +239,18 @@ fn main() {
         );
     }
 
+    // 4. GraphQL: quota units per PR, both buckets at once, a heavy mix.
+    if part("graphql") {
+        let (prs, windows, heavy) = if short {
+            (1000, 2, 300)
+        } else {
+            (5000, 4, 1000)
+        };
+        graphql::units_per_pr(&mut table, &mut broken, &seedq, prs);
+        graphql::both_buckets(&mut table, &mut broken, &seedq, windows);
+        graphql::heavy_mix(&mut table, &mut broken, &seedq, heavy);
+    }
+
     table.print();
     println!(
         "\nmachine: {} cores, {}; benchmark took {:.0} s",
@@ -246,7 +259,7 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     if !broken.is_empty() {
-        eprintln!("\nbench: requests that the data did not need:");
+        eprintln!("\nbench: requests that the data did not need, or limits not kept:");
         for line in &broken {
             eprintln!("  {line}");
         }
@@ -461,32 +474,60 @@ struct Seed {
     db_bytes: u64,
 }
 
-/// Runs `seedq enqueue` then `seedq work` in a fresh temporary directory, polling the
-/// worker's peak RSS.
-fn seed(seedq: &Path, api_url: &str, repo: &str, tokens: usize, work_args: &[&str]) -> Seed {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("seedq.db");
-    let tokens: Vec<String> = (0..tokens).map(|i| format!("ghp_bench{i:027}")).collect();
-    let command = |args: &[&str]| {
-        let mut cmd = Command::new(seedq);
+/// A seed's temporary directory (database inside) and how to run `seedq` on it: the
+/// database, API URL and tokens in the environment, never in argv.
+struct Run {
+    dir: tempfile::TempDir,
+    seedq: PathBuf,
+    api_url: String,
+    tokens: Vec<String>,
+}
+
+impl Run {
+    /// A fresh directory with `repo` enqueued for `tokens` bench tokens.
+    fn enqueue(seedq: &Path, api_url: &str, repo: &str, tokens: usize) -> Run {
+        let run = Run {
+            dir: tempfile::tempdir().expect("temp dir"),
+            seedq: seedq.to_owned(),
+            api_url: api_url.to_owned(),
+            tokens: (0..tokens).map(|i| format!("ghp_bench{i:027}")).collect(),
+        };
+        let status = run
+            .command(&["enqueue", repo])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run seedq enqueue");
+        assert!(status.success(), "seedq enqueue failed: {status}");
+        run
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("seedq.db")
+    }
+
+    /// `seedq ARGS` on this run's database.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.seedq);
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("SEEDQ_DB", &db)
-            .env("GITHUB_API_URL", api_url)
-            .env("GITHUB_SEEDING_TOKENS", tokens.join(","))
+            .env("SEEDQ_DB", self.db())
+            .env("GITHUB_API_URL", &self.api_url)
+            .env("GITHUB_SEEDING_TOKENS", self.tokens.join(","))
             // REST unless the run says otherwise (`--api` in `work_args`).
             .env("SEEDQ_API", "rest")
             .env("RUST_LOG", "warn")
-            .current_dir(dir.path())
+            .current_dir(self.dir.path())
             .stdin(Stdio::null());
         cmd
-    };
-    let status = command(&["enqueue", repo])
-        .status()
-        .expect("run seedq enqueue");
-    assert!(status.success(), "seedq enqueue failed: {status}");
+    }
+}
 
+/// Runs `seedq enqueue` then `seedq work` in a fresh temporary directory, polling the
+/// worker's peak RSS.
+fn seed(seedq: &Path, api_url: &str, repo: &str, tokens: usize, work_args: &[&str]) -> Seed {
+    let run = Run::enqueue(seedq, api_url, repo, tokens);
+    let (dir, command) = (&run.dir, |args: &[&str]| run.command(args));
     let mut args = vec!["work"];
     args.extend_from_slice(work_args);
     let started = Instant::now();
