@@ -6,9 +6,11 @@
 //! Each round starts `SEEDQ_CHAOS_PROCESSES` `seedq work` processes on the one database
 //! and kills them all at a random moment.
 //!
-//! Settings (environment): `SEEDQ_CHAOS_PRS` (300), `SEEDQ_CHAOS_KILLS` (12 rounds),
-//! `SEEDQ_CHAOS_PROCESSES` (2), `SEEDQ_CHAOS_SEED` (random; printed, so a failing run
-//! can be rerun with the same random draws).
+//! Settings (environment): `SEEDQ_CHAOS_API` (`rest`, or `auto`: GraphQL batches and
+//! REST together), `SEEDQ_CHAOS_PRS` (300; 1,500 through GraphQL, which fetches far
+//! more per request), `SEEDQ_CHAOS_KILLS` (12 rounds), `SEEDQ_CHAOS_PROCESSES` (2),
+//! `SEEDQ_CHAOS_SEED` (random; printed, so a failing run can be rerun with the same
+//! random draws).
 
 mod support;
 
@@ -50,12 +52,13 @@ fn wal_bytes(h: &Harness) -> u64 {
 #[test]
 #[ignore = "run by scripts/chaos"]
 fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
-    let prs = setting("SEEDQ_CHAOS_PRS", 300) as u32;
+    let api = std::env::var("SEEDQ_CHAOS_API").unwrap_or_else(|_| "rest".to_owned());
+    let prs = setting("SEEDQ_CHAOS_PRS", if api == "rest" { 300 } else { 1500 }) as u32;
     let kills = setting("SEEDQ_CHAOS_KILLS", 12);
     let processes = setting("SEEDQ_CHAOS_PROCESSES", 2);
     let seed = setting("SEEDQ_CHAOS_SEED", rand::random::<u32>() as u64);
     println!(
-        "chaos: {prs} PRs, {kills} kills of {processes} worker processes sharing the database, seed {seed} (SEEDQ_CHAOS_SEED={seed} reuses these random draws)"
+        "chaos: --api {api}, {prs} PRs, {kills} kills of {processes} worker processes sharing the database, seed {seed} (SEEDQ_CHAOS_SEED={seed} reuses these random draws)"
     );
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let bad_token = token(9);
@@ -72,7 +75,7 @@ fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
         },
         ..FakeConfig::default()
     });
-    let h = Harness::new(&fake.url(), &[token(1), token(2), token(3), bad_token]);
+    let h = Harness::new(&fake.url(), &[token(1), token(2), token(3), bad_token]).api(&api);
     h.enqueue(REPO);
     let started = Instant::now();
     let done = |h: &Harness| h.count("SELECT count(*) FROM jobs WHERE state = 'done'");
@@ -127,10 +130,16 @@ fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
         }
         killed += 1;
         let running = h.count("SELECT count(*) FROM jobs WHERE state = 'running'");
+        // A request holds one REST job, or a GraphQL batch (one of whose jobs holds the
+        // batch's points).
+        let requests = h.count(
+            "SELECT count(*) FROM job_queue WHERE state = 'running'
+             AND (bucket = 'core' OR points > 0)",
+        );
         let workers = WORKERS * processes as i64;
         assert!(
-            running <= workers,
-            "{running} jobs running with {workers} workers"
+            requests <= workers,
+            "{requests} requests in flight with {workers} workers"
         );
         in_flight_at_kills += running;
     }
@@ -199,10 +208,17 @@ fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
         }
     }
     let stats = fake.stats();
+    // REST pages and GraphQL connection pages answered more than once.
     let refetched: u64 = refetched_pages(&stats.pages_served)
         .iter()
         .map(|(_, extra)| extra)
-        .sum();
+        .sum::<u64>()
+        + stats
+            .graphql_items_served
+            .values()
+            .filter(|&&n| n > 1)
+            .map(|n| n - 1)
+            .sum::<u64>();
     assert!(
         refetched <= in_flight_at_kills as u64,
         "{refetched} pages refetched, but only {in_flight_at_kills} jobs were in flight at the kills"
@@ -233,8 +249,10 @@ fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
         max_wal as f64 / 1048576.0
     );
     println!(
-        "  API requests: {}; wall time: {:.1} s",
+        "  API requests: {} ({} GraphQL queries, {} timed out); wall time: {:.1} s",
         stats.total_requests,
+        stats.graphql_queries,
+        stats.graphql_timeouts,
         elapsed.as_secs_f64()
     );
 }
