@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a full seed end to end against the bundled fake GitHub (no network, no real
 # tokens): builds seedq and the fake, serves a 200-PR repository whose tokens get 400
-# requests per 5-second window, seeds it with three tokens, and queries the result.
+# REST requests and 2 GraphQL points per 5-second window, seeds it with three tokens
+# through both APIs (`--api auto`, the default), and queries the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SQLX_OFFLINE=true
@@ -12,7 +13,7 @@ work=$(mktemp -d)
 trap 'kill "$fake_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 target/release/examples/fake_github --port 0 --repo acme/widgets:200 \
-    --limit 400 --window-secs 5 --latency-ms 5 >"$work/fake.out" &
+    --limit 400 --graphql-limit 2 --window-secs 5 --latency-ms 5 >"$work/fake.out" &
 fake_pid=$!
 for _ in $(seq 100); do
     grep -q listening "$work/fake.out" 2>/dev/null && break

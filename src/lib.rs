@@ -2,12 +2,14 @@
 //!
 //! How the parts fit: `commands/` are the subcommands. `enqueue` records work in the
 //! [`store`] (a SQLite queue of jobs, one page each). `work` runs the [`worker`] loop:
-//! claim a job and reserve a token in one transaction ([`store::queue`], token choice
-//! in SQL in [`store::tokens`]), fetch the page with the [`github`] client, then store
-//! the rows and the follow-up jobs ([`followups`]), reconcile the token and claim the
-//! next job, in one more transaction, which the jobs of the process's other workers
-//! that finished meanwhile share (group commit, `store::commit`). [`pool`] holds the
-//! tokens' secrets (the store knows only fingerprints).
+//! claim work and reserve its token in one transaction ([`store::queue`]; token and
+//! bucket chosen in SQL in [`store::tokens`]) — one REST page, or a batch of pages that
+//! one GraphQL query fetches — fetch it with the [`github`] client (REST pages, or
+//! [`github::graphql`] queries whose answers become the same rows), then store the rows
+//! and the follow-up jobs ([`followups`]), reconcile the token and claim the next work,
+//! in one more transaction, which the jobs of the process's other workers that finished
+//! meanwhile share (group commit, `store::commit`). [`pool`] holds the tokens' secrets
+//! (the store knows only fingerprints).
 
 pub mod cli;
 pub mod commands;

@@ -352,3 +352,37 @@ fn a_round_with_failed_jobs_does_not_move_the_mark() {
     assert_eq!(since(), Some(touched));
     assert!(since().unwrap() > mark_of_round_2);
 }
+
+#[test]
+fn a_second_refresh_of_an_unchanged_repository_is_one_free_304() {
+    let fake = fake(30);
+    let h = Harness::new(&fake.url(), &[token(1)]);
+    seed(&h);
+    h.enqueue(REPO);
+    work(&h);
+    // The first refresh stored its list's ETag; nothing changed since.
+    let before = fake.stats();
+    h.enqueue(REPO);
+    work(&h);
+    let after = fake.stats();
+    assert_eq!(
+        after.counted_requests, before.counted_requests,
+        "no quota spent"
+    );
+    assert_eq!(
+        after.not_modified - before.not_modified,
+        1,
+        "the list answered 304"
+    );
+    assert_eq!(
+        h.count("SELECT count(*) FROM job_queue WHERE round = 3"),
+        1,
+        "the round planned nothing after its list"
+    );
+    assert_matches_truth(&h, &fake);
+    // A change shows on the list's first page: the next refresh lists it.
+    fake.touch_pr(REPO, 12);
+    h.enqueue(REPO);
+    work(&h);
+    assert_matches_truth(&h, &fake);
+}

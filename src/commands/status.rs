@@ -333,18 +333,18 @@ fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen) {
     println!();
     let rate = estimate
         .per_minute
-        .map(|r| format!(" at {} requests/min", thousands(r.round() as i64)))
+        .map(|r| format!(" at {} pages/min", thousands(r.round() as i64)))
         .unwrap_or_default();
     match (estimate.requests_left, estimate.finish_at) {
         (0, _) => println!("nothing left to fetch"),
         (left, Some(at)) => println!(
-            "estimate: ~{} requests left{rate}; finishes in ~{} ({})",
+            "estimate: ~{} pages left{rate}; finishes in ~{} ({})",
             thousands(left),
             format::duration_ms(at - now),
             clock(at)
         ),
         (left, None) => println!(
-            "estimate: ~{} requests left; finish time unknown until `seedq work` has run a while",
+            "estimate: ~{} pages left; finish time unknown until `seedq work` has run a while",
             thousands(left)
         ),
     }

@@ -195,7 +195,7 @@ async fn apply(writer: &Writer, requests: &[Request]) -> Result<Vec<Reply>> {
             }
         }
         if let Some(feedback) = request.feedback.as_ref().filter(|_| written > 0) {
-            super::claim::learn_batch_size(&mut tx, feedback).await?;
+            super::batch_size::learn(&mut tx, feedback).await?;
         }
         let claim = match &request.claim {
             Some(c) if written > 0 || request.finishes.is_empty() => {

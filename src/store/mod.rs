@@ -7,6 +7,7 @@
 //! transaction is ever held open across an HTTP request. A process's job outcomes and
 //! claims are grouped into shared transactions (`commit`).
 
+mod batch_size;
 mod claim;
 mod commit;
 pub mod data;

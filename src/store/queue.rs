@@ -1,6 +1,6 @@
-//! The queue's verbs: `claim` (its SQL in `claim`), `complete`, `snooze`,
-//! `retry_later`, `fail`, `release`, `finish` (the jobs of one request, a GraphQL
-//! batch's included), `retry_failed` (and `enqueue_repo`, in `rounds`).
+//! The queue's verbs: `claim` (its SQL in `claim`), `complete`, `snooze`, `fail`,
+//! `release`, `finish` (the outcomes of one request's jobs, a GraphQL batch's or a
+//! retried page's), `retry_failed` (and `enqueue_repo`, in `rounds`).
 //!
 //! Invariants:
 //! - A job is claimed in one `IMMEDIATE` transaction that also reserves its token, so
@@ -288,25 +288,6 @@ impl Store {
     /// event keeps the next claim off the limited token.
     pub async fn snooze(&self, job: &ClaimedJob, token: TokenEvent, now: i64) -> Result<bool> {
         self.finish_one(job, Outcome::snoozed(now), token, now)
-            .await
-    }
-
-    /// Puts a job that failed transiently back for `run_at`, keeping the attempt.
-    pub async fn retry_later(
-        &self,
-        job: &ClaimedJob,
-        error: &str,
-        run_at: i64,
-        rate: Option<RateLimit>,
-        now: i64,
-    ) -> Result<bool> {
-        let outcome = Outcome::Requeue {
-            run_at,
-            refund_attempt: false,
-            error: Some(error.to_owned()),
-            rest_only: false,
-        };
-        self.finish_one(job, outcome, TokenEvent::Answered(rate), now)
             .await
     }
 

@@ -7,14 +7,16 @@
 //!   FORBIDDEN fail it as REST's 404 and 403 would, anything else retries it.
 //! - `RATE_LIMITED` (HTTP 200): the token's GraphQL bucket is spent until its reset;
 //!   its REST bucket goes on. A secondary limit pauses the token on both APIs.
-//! - A timeout (502/504, charged): the jobs go back with their attempts, and the
-//!   repository's batch halves. A PR that times out alone gets its files over REST
-//!   (or all its pages, if files were not in the query).
+//! - A timeout (504, or a 502 whose body says so; charged): the jobs go back with their
+//!   attempts, and the repository's batch halves. A PR that times out alone gets its
+//!   files over REST (or all its pages, if files were not in the query). A bare 502 is
+//!   retried like a server error, and taken for a timeout when the same jobs meet it
+//!   again.
 //! - No GraphQL here (404/410, an answer that is not GraphQL, a query the server will
 //!   not run): the jobs go back untouched, and `auto` goes on over REST, saying so once;
 //!   `--api graphql` stops.
 
-use super::rest::{backoff, describe};
+use super::rest::{describe, transient};
 use super::Context;
 use crate::followups::{self, NextPage};
 use crate::github::graphql::answer::{Answer, Verdict};
@@ -88,6 +90,11 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
         Some((mark, token)) => (mark, token),
         None => (None, None),
     };
+    // The mark was read before any page of the round: it holds whatever became of the
+    // list query (which goes back to the queue unless it brought data).
+    if let (Some(mark), false) = (&mark, matches!(fetched.result, Ok(Verdict::Data(_)))) {
+        ctx.store.remember_list_mark(&batch.jobs[0], mark).await?;
+    }
     match fetched.result {
         Ok(Verdict::Data(answer)) => {
             if !ctx.graphql_answered.swap(true, Ordering::Relaxed) {
@@ -134,13 +141,15 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
         Ok(Verdict::Rejected(reason) | Verdict::NotGraphql(reason))
         | Err(GraphqlError::Unavailable(reason)) => {
             graphql_unavailable(ctx, &reason).await?;
-            if let Some(mark) = &mark {
-                ctx.store.remember_list_mark(&batch.jobs[0], mark).await?;
-            }
             super::release(ctx, batch.jobs).await?;
             Ok(None)
         }
-        Err(GraphqlError::Timeout(message)) => {
+        // A bare 502 met by the same jobs again is taken for a timeout behind a proxy.
+        Err(GraphqlError::BadGateway(message)) if batch.jobs[0].attempts < 2 => {
+            let outcomes = retry_all(ctx, batch.jobs, &message, now);
+            finish(ctx, outcomes, TokenEvent::Answered(rate), None).await
+        }
+        Err(GraphqlError::Timeout(message) | GraphqlError::BadGateway(message)) => {
             ctx.counters.timeouts.fetch_add(1, Ordering::Relaxed);
             let outcomes = if list {
                 retry_all(ctx, batch.jobs, &message, now)
@@ -200,12 +209,12 @@ fn outcome(ctx: &Context, job: &ClaimedJob, answer: &Answer, list: bool, now: i6
             tracing::warn!("{message}");
             Outcome::Fail { error: message }
         } else {
-            retry(ctx, job, &message, now)
+            transient(ctx, job, &message, now)
         };
     }
     let page = match page_of(job, kind, answer, &alias, list) {
         Ok(page) => page,
-        Err(e) => return retry(ctx, job, &format!("{}: {e}", describe(job)), now),
+        Err(e) => return transient(ctx, job, &format!("{}: {e}", describe(job)), now),
     };
     let (rows, next) = match page {
         Some(page) => page,
@@ -265,28 +274,6 @@ fn page_of(
     Ok(Some((rows, info.next().map(str::to_owned))))
 }
 
-/// A transient failure of one job: back with backoff, or failed after its attempts.
-fn retry(ctx: &Context, job: &ClaimedJob, message: &str, now: i64) -> Outcome {
-    if job.attempts >= job.max_attempts {
-        let error = format!(
-            "{}: gave up after {} attempts: {message}",
-            describe(job),
-            job.attempts
-        );
-        tracing::warn!("{error}");
-        ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
-        return Outcome::Fail { error };
-    }
-    ctx.counters.retried.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!("{}: {message}; retrying", describe(job));
-    Outcome::Requeue {
-        run_at: now + backoff(&ctx.settings, job.attempts).as_millis() as i64,
-        refund_attempt: false,
-        error: Some(message.to_owned()),
-        rest_only: false,
-    }
-}
-
 fn retry_all(
     ctx: &Context,
     jobs: Vec<ClaimedJob>,
@@ -295,7 +282,7 @@ fn retry_all(
 ) -> Vec<(ClaimedJob, Outcome)> {
     jobs.into_iter()
         .map(|job| {
-            let outcome = retry(ctx, &job, message, now);
+            let outcome = transient(ctx, &job, message, now);
             (job, outcome)
         })
         .collect()

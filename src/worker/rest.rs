@@ -6,8 +6,8 @@ use super::{Context, Settings};
 use crate::followups::{self, NextPage};
 use crate::github::error::FetchError;
 use crate::github::{pages, Body, Kind};
-use crate::store::queue::TokenEvent;
-use crate::store::{now_ms, ClaimedJob, Completion, Work};
+use crate::store::queue::{Finished, TokenEvent};
+use crate::store::{now_ms, ClaimedJob, Completion, Outcome, Work};
 use rand::Rng;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -128,36 +128,47 @@ pub(super) async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Res
     Ok(next_job)
 }
 
-pub(super) async fn retry_or_fail(
+/// A transient failure: the job goes back after a backoff, or fails once its attempts
+/// are used up (see [`transient`]).
+async fn retry_or_fail(
     ctx: &Context,
     job: &ClaimedJob,
     message: &str,
     rate: Option<crate::github::RateLimit>,
 ) -> crate::store::Result<()> {
     let now = now_ms();
+    let outcome = transient(ctx, job, message, now);
+    let finished = Finished::new(vec![(job.clone(), outcome)], TokenEvent::Answered(rate));
+    ctx.store.finish(finished, None, now).await?;
+    Ok(())
+}
+
+/// What a transient failure of `job` calls for: back after a backoff with jitter, its
+/// attempt kept, or failed (and logged) once its attempts are used up.
+pub(super) fn transient(ctx: &Context, job: &ClaimedJob, message: &str, now: i64) -> Outcome {
     if job.attempts >= job.max_attempts {
-        let message = format!(
+        let error = format!(
             "{}: gave up after {} attempts: {message}",
             describe(job),
             job.attempts
         );
-        tracing::warn!("{message}");
+        tracing::warn!("{error}");
         ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
-        ctx.store.fail(job, &message, rate, now).await?;
-    } else {
-        let delay = backoff(&ctx.settings, job.attempts);
-        tracing::debug!("{}: {message}; retrying in {delay:?}", describe(job));
-        ctx.counters.retried.fetch_add(1, Ordering::Relaxed);
-        let run_at = now + delay.as_millis() as i64;
-        ctx.store
-            .retry_later(job, message, run_at, rate, now)
-            .await?;
+        return Outcome::Fail { error };
     }
-    Ok(())
+    let delay = backoff(&ctx.settings, job.attempts);
+    tracing::debug!("{}: {message}; retrying in {delay:?}", describe(job));
+    ctx.counters.retried.fetch_add(1, Ordering::Relaxed);
+    Outcome::Requeue {
+        run_at: now + delay.as_millis() as i64,
+        refund_attempt: false,
+        error: Some(message.to_owned()),
+        rest_only: false,
+    }
 }
 
 /// Exponential backoff with jitter: base × 2^(attempt-1), capped, times 0.5–1.0.
-pub(super) fn backoff(settings: &Settings, attempts: i64) -> Duration {
+fn backoff(settings: &Settings, attempts: i64) -> Duration {
     let exponent = attempts.clamp(1, 20) as u32 - 1;
     let full = settings
         .retry_base

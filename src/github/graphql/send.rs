@@ -20,9 +20,14 @@ pub enum GraphqlError {
     /// What a REST request can meet too: quota, secondary limits, 401, network.
     #[error(transparent)]
     Fetch(#[from] FetchError),
-    /// GitHub ended the query (502/504): too heavy for its 10 s. It was charged.
+    /// GitHub ended the query (504, or 502 saying so): too heavy for its 10 s. It was
+    /// charged.
     #[error("{0}")]
     Timeout(String),
+    /// A 502 that does not say why: a passing fault, or a timeout behind a proxy's
+    /// error page (the worker tells them apart by whether the same jobs meet it again).
+    #[error("{0}")]
+    BadGateway(String),
     /// The server has no GraphQL API (404/410 for the endpoint).
     #[error("{0}")]
     Unavailable(String),
@@ -72,9 +77,18 @@ impl Client {
             404 | 410 => Err(GraphqlError::Unavailable(format!(
                 "POST {url} answered HTTP {status}: this server has no GraphQL API"
             ))),
-            502 | 504 => Err(GraphqlError::Timeout(format!(
-                "POST {url}: HTTP {status}: GitHub ended the query (timeout)"
+            504 => Err(GraphqlError::Timeout(format!(
+                "POST {url}: HTTP 504: GitHub ended the query (timeout)"
             ))),
+            502 => {
+                let body = response.bytes().await.unwrap_or_default();
+                let message = format!("POST {url}: HTTP 502: {}", excerpt(&body));
+                Err(if says_timeout(&body) {
+                    GraphqlError::Timeout(message)
+                } else {
+                    GraphqlError::BadGateway(message)
+                })
+            }
             _ => match classify("POST", &url, response, rate.as_ref()).await {
                 Ok(Body::Page { bytes, .. }) => Ok(answer::read(&bytes)),
                 Ok(Body::NotModified) => Err(GraphqlError::Unavailable(format!(
@@ -84,5 +98,37 @@ impl Client {
             },
         };
         done(rate, result)
+    }
+}
+
+/// Whether a 502's body is GitHub's GraphQL timeout ("Something went wrong while
+/// executing your query. This may be the result of a timeout, …", or "We couldn't
+/// respond to your request in time").
+fn says_timeout(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
+    text.trim_start().starts_with('{')
+        && ["timeout", "something went wrong", "in time"]
+            .iter()
+            .any(|m| text.contains(m))
+}
+
+/// The start of a body, for a message.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+    text.lines().next().unwrap_or("").trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_502_is_a_timeout_when_its_graphql_body_says_so() {
+        let github = br#"{"data":null,"errors":[{"message":"Something went wrong while executing your query. This may be the result of a timeout, or it could be a GitHub bug. Please include `0400:3A2B` when reporting this issue."}]}"#;
+        assert!(says_timeout(github));
+        assert!(!says_timeout(
+            b"<html><h1>502 Bad Gateway</h1> Unicorn! taking too long</html>"
+        ));
+        assert!(!says_timeout(b""));
     }
 }
