@@ -472,3 +472,24 @@ fn a_graphql_refresh_spends_under_one_percent_unchanged_and_under_eight_with_5_p
     assert!(pct(unchanged) < 1.0);
     assert!(pct(changed) < 8.0);
 }
+
+#[test]
+fn an_unknown_api_is_bad_input_exit_2_and_nothing_written() {
+    let fake = fake(5, FakeConfig::default());
+    let h = Harness::new(&fake.url(), &[token(1)]).api("soap");
+    h.enqueue(REPO);
+    let before = std::fs::read(&h.db).unwrap();
+    let output = h.seedq().arg("work").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("soap") && stderr.contains("graphql"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&h.db).unwrap(),
+        before,
+        "the database is untouched"
+    );
+    assert_eq!(fake.stats().total_requests, 0);
+}
