@@ -280,7 +280,7 @@ pub(super) async fn classify(
 
 /// Reads the body, refusing anything over [`MAX_BODY_BYTES`] (before reading it when
 /// `content-length` says so). An oversized page is final: asking again gets the same.
-async fn read_capped(
+pub(super) async fn read_capped(
     method: &str,
     url: &Url,
     mut response: reqwest::Response,

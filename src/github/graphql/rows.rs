@@ -442,6 +442,39 @@ mod tests {
         assert!(rows.is_empty(), "a commit without checks has no rollup");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_answer_is_rows_or_an_error_never_a_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            if let crate::github::graphql::answer::Verdict::Data(answer) =
+                crate::github::graphql::answer::read(&body)
+            {
+                let _ = answer.rate_limit();
+                if let Some(repository) = answer.repository() {
+                    let _ = pulls(repository);
+                    for kind in [Kind::Commits, Kind::Reviews, Kind::Files, Kind::CheckRuns, Kind::IssueComments] {
+                        let _ = connection(kind, &repository["pr1"], "");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn any_json_node_is_rows_or_an_error_never_a_panic(
+            keys in proptest::collection::vec("[a-zA-Z_]{1,14}", 0..6),
+            value in "[ -~]{0,12}",
+        ) {
+            let mut node = serde_json::Map::new();
+            for key in &keys {
+                node.insert(key.clone(), json!(value));
+            }
+            let page = json!({"nodes": [Value::Object(node.clone())], "pageInfo": Value::Object(node.clone())});
+            for kind in [Kind::Commits, Kind::Reviews, Kind::Files, Kind::CheckRuns, Kind::IssueComments] {
+                let _ = connection(kind, &page, "");
+            }
+            let _ = pull(&Value::Object(node));
+        }
+    }
+
     #[test]
     fn a_wrong_shape_is_an_error_not_a_panic() {
         assert!(connection(Kind::Files, &json!({"nodes": [{"path": 5}]}), "").is_err());

@@ -7,7 +7,7 @@
 
 use super::answer::{self, Verdict};
 use super::query::Query;
-use crate::github::client::{authorization, classify, network_error};
+use crate::github::client::{authorization, classify, network_error, read_capped};
 use crate::github::{Body, Client, FetchError, RateLimit};
 use crate::token::Token;
 use reqwest::header;
@@ -81,7 +81,10 @@ impl Client {
                 "POST {url}: HTTP 504: GitHub ended the query (timeout)"
             ))),
             502 => {
-                let body = response.bytes().await.unwrap_or_default();
+                // Capped like any body; a body that cannot be read says nothing.
+                let body = read_capped("POST", &url, response)
+                    .await
+                    .unwrap_or_default();
                 let message = format!("POST {url}: HTTP 502: {}", excerpt(&body));
                 Err(if says_timeout(&body) {
                     GraphqlError::Timeout(message)
