@@ -18,12 +18,8 @@ pub struct Account {
     pub login: String,
     /// Numeric user id (in the exhaustion message and `/user`).
     pub user_id: u64,
-    /// Quota per window.
-    pub limit: u32,
-    /// Counted requests in the current window.
-    pub used: u32,
-    /// End of the current window (epoch ms), if one is running.
-    pub window_end_ms: Option<u64>,
+    /// REST requests: a bucket and window of their own.
+    pub core: Bucket,
     /// End of the secondary-limit penalty (epoch ms), if any.
     pub penalty_until_ms: Option<u64>,
     /// GraphQL points: a bucket and window of their own.
@@ -39,42 +35,29 @@ impl Account {
         Account {
             login: login.to_string(),
             user_id: 1_000_000 + u64::from_be_bytes(b) % 90_000_000,
-            limit,
-            used: 0,
-            window_end_ms: None,
+            core: Bucket::new("core", limit),
             penalty_until_ms: None,
-            graphql: Bucket::new(graphql_limit),
+            graphql: Bucket::new("graphql", graphql_limit),
         }
     }
 
     /// Ends an expired window or penalty.
     pub fn roll(&mut self, now_ms: u64) {
-        if self.window_end_ms.is_some_and(|end| now_ms >= end) {
-            self.window_end_ms = None;
-            self.used = 0;
-        }
+        self.core.roll(now_ms);
         if self.penalty_until_ms.is_some_and(|end| now_ms >= end) {
             self.penalty_until_ms = None;
         }
         self.graphql.roll(now_ms);
     }
 
-    /// Quota left in the current window.
+    /// REST quota left in the current window.
     pub fn remaining(&self) -> u32 {
-        self.limit.saturating_sub(self.used)
+        self.core.remaining()
     }
 
-    /// End of the current window, or of a window that would start now.
-    pub fn reset_ms(&self, now_ms: u64, window_ms: u64) -> u64 {
-        self.window_end_ms.unwrap_or(now_ms + window_ms)
-    }
-
-    /// Consumes one unit, starting a window if none is running.
+    /// Consumes one REST request, starting a window if none is running.
     pub fn consume(&mut self, now_ms: u64, window_ms: u64) {
-        if self.window_end_ms.is_none() {
-            self.window_end_ms = Some(now_ms + window_ms);
-        }
-        self.used += 1;
+        self.core.charge(1, now_ms, window_ms);
     }
 
     /// Milliseconds of secondary penalty left, if penalised.
@@ -84,30 +67,15 @@ impl Account {
             .map(|end| end - now_ms)
     }
 
-    /// The `x-ratelimit-*` headers. `x-ratelimit-reset` is rounded up to the next second so
-    /// a client that waits for it never comes back early; `x-ratelimit-reset-ms` is exact.
+    /// The REST bucket's `x-ratelimit-*` headers.
     pub fn headers(&self, now_ms: u64, window_ms: u64) -> Vec<(&'static str, String)> {
-        let reset_ms = self.reset_ms(now_ms, window_ms);
-        vec![
-            ("x-ratelimit-limit", self.limit.to_string()),
-            ("x-ratelimit-remaining", self.remaining().to_string()),
-            ("x-ratelimit-used", self.used.to_string()),
-            ("x-ratelimit-reset", reset_ms.div_ceil(1000).to_string()),
-            ("x-ratelimit-reset-ms", reset_ms.to_string()),
-            ("x-ratelimit-resource", "core".to_string()),
-        ]
+        self.core.headers(now_ms, window_ms)
     }
 
     /// The body of `GET /rate_limit`: the REST bucket as `core` and `rate`, the GraphQL
     /// bucket as `graphql`.
     pub fn rate_limit_json(&self, now_ms: u64, window_ms: u64) -> serde_json::Value {
-        let core = json!({
-            "limit": self.limit,
-            "used": self.used,
-            "remaining": self.remaining(),
-            "reset": self.reset_ms(now_ms, window_ms).div_ceil(1000),
-            "resource": "core",
-        });
+        let core = self.core.json(now_ms, window_ms);
         let search_reset = (now_ms + 60_000).div_ceil(1000);
         json!({
             "resources": {

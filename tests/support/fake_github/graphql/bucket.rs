@@ -1,24 +1,28 @@
-//! An account's GraphQL points bucket: separate from its REST quota, shared by the
-//! account's tokens, with its own window that starts at the first charged query and lasts
-//! `FakeConfig::window` (GitHub: 5,000 points an hour for a personal token).
+//! An account's rate-limit bucket: its REST requests (`core`) or its GraphQL points
+//! (`graphql`), each shared by the account's tokens, with its own window that starts at
+//! the first charge and lasts `FakeConfig::window` (GitHub: 5,000 requests, and 5,000
+//! points, an hour for a personal token).
 
 use serde_json::{json, Value};
 
-/// One account's GraphQL points.
+/// One account's requests or points.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bucket {
-    /// Points per window.
+    /// `core` or `graphql`: `x-ratelimit-resource`.
+    pub resource: &'static str,
+    /// Units per window.
     pub limit: u32,
-    /// Points charged in the current window.
+    /// Units charged in the current window.
     pub used: u32,
     /// End of the current window (epoch ms), if one is running.
     pub window_end_ms: Option<u64>,
 }
 
 impl Bucket {
-    /// A full bucket of `limit` points.
-    pub fn new(limit: u32) -> Bucket {
+    /// A full bucket of `limit` units of `resource`.
+    pub fn new(resource: &'static str, limit: u32) -> Bucket {
         Bucket {
+            resource,
             limit,
             used: 0,
             window_end_ms: None,
@@ -54,8 +58,9 @@ impl Bucket {
         self.used = self.used.saturating_add(points);
     }
 
-    /// The `x-ratelimit-*` headers of a GraphQL answer (reset rounded up to the second,
-    /// like REST's).
+    /// The `x-ratelimit-*` headers. `x-ratelimit-reset` is rounded up to the next second
+    /// so a client that waits for it never comes back early; `x-ratelimit-reset-ms` is
+    /// exact.
     pub fn headers(&self, now_ms: u64, window_ms: u64) -> Vec<(&'static str, String)> {
         let reset_ms = self.reset_ms(now_ms, window_ms);
         vec![
@@ -64,18 +69,18 @@ impl Bucket {
             ("x-ratelimit-used", self.used.to_string()),
             ("x-ratelimit-reset", reset_ms.div_ceil(1000).to_string()),
             ("x-ratelimit-reset-ms", reset_ms.to_string()),
-            ("x-ratelimit-resource", "graphql".to_string()),
+            ("x-ratelimit-resource", self.resource.to_string()),
         ]
     }
 
-    /// The `resources.graphql` entry of `GET /rate_limit`.
+    /// The bucket's entry in `GET /rate_limit`'s `resources`.
     pub fn json(&self, now_ms: u64, window_ms: u64) -> Value {
         json!({
             "limit": self.limit,
             "used": self.used,
             "remaining": self.remaining(),
             "reset": self.reset_ms(now_ms, window_ms).div_ceil(1000),
-            "resource": "graphql",
+            "resource": self.resource,
         })
     }
 }
