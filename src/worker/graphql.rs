@@ -471,7 +471,6 @@ async fn graphql_unavailable(ctx: &Context, reason: &str) -> crate::store::Resul
     if !first {
         return Ok(());
     }
-    *ctx.graphql_reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_owned());
     ctx.store
         .record_graphql_unavailable(ctx.client.api_root(), reason, now_ms())
         .await?;

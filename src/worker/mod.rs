@@ -15,7 +15,7 @@ use crate::pool::TokenPool;
 use crate::store::{now_ms, Apis, Claim, ClaimFor, ClaimedJob, Outcome, Store, Work};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
@@ -102,8 +102,6 @@ struct Context {
     /// What the claims may use: `settings.apis`, until the server shows it has no
     /// GraphQL (then REST).
     graphql_gone: AtomicBool,
-    /// Why GraphQL is not used, once found (said once).
-    graphql_reason: Mutex<Option<String>>,
     /// Whether a GraphQL answer with data came back (recorded once for `status`).
     graphql_answered: AtomicBool,
 }
@@ -157,7 +155,6 @@ pub async fn run(
         stop: CancellationToken::new(),
         counters,
         graphql_gone: AtomicBool::new(settings.apis == Apis::Rest),
-        graphql_reason: Mutex::new(None),
         graphql_answered: AtomicBool::new(false),
     });
     let heartbeat = tokio::spawn(heartbeat(ctx.clone()));

@@ -105,6 +105,14 @@ pub fn secondary_body() -> Vec<u8> {
     }))
 }
 
+/// The `x-ratelimit-reset-ms` an answer carries (the exact end of its window).
+pub fn reset_ms_of(headers: &[(&'static str, String)]) -> Option<u64> {
+    headers
+        .iter()
+        .find(|(k, _)| *k == "x-ratelimit-reset-ms")
+        .and_then(|(_, v)| v.parse().ok())
+}
+
 /// Weak ETag of a body (and of the token when `etag_per_token`).
 pub fn etag(body: &[u8], token: Option<&str>) -> String {
     let mut h = Sha256::new();
@@ -382,10 +390,7 @@ impl State {
                 .entry(req.path.to_string())
                 .or_default() += 1;
         }
-        let reset_ms = headers
-            .iter()
-            .find(|(k, _)| *k == "x-ratelimit-reset-ms")
-            .and_then(|(_, v)| v.parse().ok());
+        let reset_ms = reset_ms_of(&headers);
         self.record(
             cfg,
             &req,

@@ -431,6 +431,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Full
             points: 0,
         },
     );
+    deliver(&shared, reply).await
+}
+
+/// Gives a decided answer after the configured latency (or drops the connection).
+pub(super) async fn deliver(
+    shared: &Shared,
+    reply: Reply,
+) -> Result<Response<Full<Bytes>>, Dropped> {
     if !shared.config.latency.is_zero() {
         tokio::time::sleep(shared.config.latency).await;
     }

@@ -125,6 +125,22 @@ fn delimited(n: u64) -> String {
 }
 
 impl<'q> Walk<'q> {
+    /// Whether a fragment's type condition names a type; records the error if not.
+    fn known_condition(&mut self, cond: &str, at: Value, path: &[String]) -> bool {
+        if schema::is_type(cond) {
+            return true;
+        }
+        let message = format!("No such type {cond}, so it can't be a fragment condition");
+        self.error(
+            "undefinedType",
+            message,
+            at,
+            path,
+            json!({"typeName": cond}),
+        );
+        false
+    }
+
     fn error(&mut self, code: &str, message: String, at: Value, path: &[String], extra: Value) {
         let mut extensions = json!({ "code": code });
         if let (Value::Object(e), Value::Object(x)) = (&mut extensions, extra) {
@@ -147,16 +163,7 @@ impl<'q> Walk<'q> {
                         continue;
                     }
                     let cond = frag.type_condition.as_ref().map_or(parent, |t| t.as_str());
-                    if !schema::is_type(cond) {
-                        let message =
-                            format!("No such type {cond}, so it can't be a fragment condition");
-                        self.error(
-                            "undefinedType",
-                            message,
-                            self.q.location(frag),
-                            path,
-                            json!({"typeName": cond}),
-                        );
+                    if !self.known_condition(cond, self.q.location(frag), path) {
                         continue;
                     }
                     self.set(&frag.selection_set, cond, path, product);
@@ -187,16 +194,7 @@ impl<'q> Walk<'q> {
                         continue;
                     }
                     let cond = frag.type_condition.as_str();
-                    if !schema::is_type(cond) {
-                        let message =
-                            format!("No such type {cond}, so it can't be a fragment condition");
-                        self.error(
-                            "undefinedType",
-                            message,
-                            self.q.location(frag),
-                            path,
-                            json!({"typeName": cond}),
-                        );
+                    if !self.known_condition(cond, self.q.location(frag), path) {
                         continue;
                     }
                     if self.q.included(&spread.directives) {

@@ -151,10 +151,7 @@ impl State {
                 }
             }
         };
-        let reset_ms = headers
-            .iter()
-            .find(|(k, _)| *k == "x-ratelimit-reset-ms")
-            .and_then(|(_, v)| v.parse().ok());
+        let reset_ms = limits::reset_ms_of(&headers);
         self.record(
             cfg,
             req,

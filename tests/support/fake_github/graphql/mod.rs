@@ -62,17 +62,7 @@ pub async fn handle(
         Bytes::new()
     };
     let reply = answer(shared, &method, &body, token.as_deref(), path, at);
-    if !shared.config.latency.is_zero() {
-        tokio::time::sleep(shared.config.latency).await;
-    }
-    match reply {
-        Reply::Drop => Err(Dropped),
-        Reply::Respond {
-            status,
-            headers,
-            body,
-        } => Ok(super::server::respond(status, headers, body)),
-    }
+    super::server::deliver(shared, reply).await
 }
 
 /// Decides, runs and records a GraphQL request (synchronous: nothing here is held across
