@@ -3,9 +3,9 @@
 //! The size is kept in `repos` (it survives a restart) and `status` shows it.
 
 use super::claim::{DEFAULT_BATCH_PRS, MAX_BATCH_PRS};
-use super::queue::BatchFeedback;
+use super::jobs::BatchFeedback;
+use super::sql::{LearnedBatch, Sql};
 use super::Result;
-use sqlx::SqliteConnection;
 
 /// Queries answered in a row before the batch grows.
 const GROW_AFTER: i64 = 20;
@@ -66,36 +66,23 @@ impl BatchSize {
 }
 
 /// Records what a GraphQL query of a repository taught about its batch size.
-pub(super) async fn learn(tx: &mut SqliteConnection, feedback: &BatchFeedback) -> Result<()> {
-    let row = sqlx::query!(
-        "SELECT gql_batch, gql_streak, gql_ceiling FROM repos WHERE name = ?",
-        feedback.repo
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row else {
+pub(super) async fn learn(tx: &mut impl Sql, feedback: &BatchFeedback) -> Result<()> {
+    let Some(learned) = tx.learned_batch(&feedback.repo).await? else {
         return Ok(());
     };
     let now = BatchSize {
-        prs: row.gql_batch.unwrap_or(DEFAULT_BATCH_PRS),
-        streak: row.gql_streak,
-        ceiling: row.gql_ceiling,
+        prs: learned.batch.unwrap_or(DEFAULT_BATCH_PRS),
+        streak: learned.streak,
+        ceiling: learned.ceiling,
     };
     let next = now.after(feedback.prs, feedback.full, feedback.timed_out);
-    let timeouts = i64::from(feedback.timed_out);
-    sqlx::query!(
-        "UPDATE repos SET gql_batch = ?, gql_streak = ?, gql_ceiling = ?,
-             gql_queries = gql_queries + 1, gql_timeouts = gql_timeouts + ?
-         WHERE name = ?",
-        next.prs,
-        next.streak,
-        next.ceiling,
-        timeouts,
-        feedback.repo
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    let next = LearnedBatch {
+        batch: Some(next.prs),
+        streak: next.streak,
+        ceiling: next.ceiling,
+    };
+    tx.set_learned_batch(&feedback.repo, next, feedback.timed_out)
+        .await
 }
 
 #[cfg(test)]

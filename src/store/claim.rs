@@ -15,11 +15,12 @@
 //! can fetch and, whenever no token has GraphQL points left, everything else: each
 //! token's two buckets are spent, neither waits for the other.
 
-use super::queue::{ClaimedJob, LEASE_MS};
-use super::{tokens, Result, Store};
+use super::jobs::{ClaimedJob, LEASE_MS};
+use super::process;
+use super::sql::{Lease, ReadyJob, Servable, Sql};
+use super::Result;
 use crate::github::graphql::{self, MAX_REQUESTS_PER_QUERY};
 use crate::github::{Bucket, Kind};
-use sqlx::SqliteConnection;
 
 /// Which APIs may fetch the work of a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,17 +44,6 @@ pub struct ClaimFor {
     pub apis: Apis,
     /// Check that the worker row is still there first (it may have been taken for dead).
     pub ensure_registered: bool,
-}
-
-impl ClaimFor {
-    pub fn new(store: &Store, owner: &str, fingerprints: &str, apis: Apis) -> ClaimFor {
-        ClaimFor {
-            owner: owner.to_owned(),
-            fingerprints: fingerprints.to_owned(),
-            apis,
-            ensure_registered: !store.registration_fresh(),
-        }
-    }
 }
 
 /// What `claim` found.
@@ -115,32 +105,9 @@ pub struct Batch {
 pub const DEFAULT_BATCH_PRS: i64 = 50;
 /// The largest batch size, however well the repository answers.
 pub const MAX_BATCH_PRS: i64 = 100;
-/// The next ready job, with its repository's settings and its page's ETag.
-struct ReadyJob {
-    id: i64,
-    repo: String,
-    kind: String,
-    pr_number: Option<i64>,
-    page: i64,
-    url: String,
-    cursor: Option<String>,
-    rest_only: bool,
-    attempts: i64,
-    max_attempts: i64,
-    round: i64,
-    endpoints: String,
-    round_since: Option<String>,
-    pr_limit: Option<i64>,
-    pr_state: String,
-    gql_batch: Option<i64>,
-    /// The repository has no refresh list ETag yet (see `Batch::mark`).
-    unmarked: bool,
-    etag: Option<String>,
-    etag_token: Option<String>,
-    etag_next: Option<String>,
-}
 
 impl ReadyJob {
+    /// The job as its claim leased it (`lease`, on `token`'s `bucket`).
     fn claimed(self, lease: i64, token: &str, bucket: Bucket) -> ClaimedJob {
         ClaimedJob {
             id: self.id,
@@ -168,57 +135,55 @@ impl ReadyJob {
 
 /// A claim (see the module docs) inside the caller's write transaction: the group
 /// commit's, which may also hold the completion of the worker's previous work.
-pub(super) async fn claim_in(
-    tx: &mut SqliteConnection,
-    claim: &ClaimFor,
-    now: i64,
-) -> Result<Claim> {
+pub(super) async fn claim_in(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> Result<Claim> {
     if claim.ensure_registered {
-        super::workers::ensure_registered(&mut *tx, &claim.owner, now).await?;
+        ensure_registered(tx, &claim.owner, now).await?;
     }
     let fingerprints = claim.fingerprints.as_str();
     // Which buckets may serve what: GraphQL while some token has points (REST-only
     // jobs aside); REST for REST-only jobs, and for every job when GraphQL may not
     // or cannot. In REST mode the claim does not ask: `take` tells.
-    let (graphql, rest, rest_any) = match claim.apis {
-        Apis::Rest => (false, true, true),
+    let servable = match claim.apis {
+        Apis::Rest => Servable {
+            graphql: false,
+            rest: true,
+            rest_any: true,
+        },
         apis => {
-            let (core, graphql) = tokens::usable(&mut *tx, fingerprints, now).await?;
-            (graphql, core, apis == Apis::Auto && !graphql)
+            let (core, graphql) = tx.usable(fingerprints, now).await?;
+            Servable {
+                graphql,
+                rest: core,
+                rest_any: apis == Apis::Auto && !graphql,
+            }
         }
     };
-    let Some(job) = next_ready(&mut *tx, (graphql, rest, rest_any), now).await? else {
-        return nothing_claimable(&mut *tx, claim, now).await;
+    let Some(job) = tx.next_ready(servable, now).await? else {
+        return nothing_claimable(tx, claim, now).await;
     };
-    if graphql && !job.rest_only {
-        if let Some(batch) = claim_batch(&mut *tx, claim, job, now).await? {
+    if servable.graphql && !job.rest_only {
+        if let Some(batch) = claim_batch(tx, claim, job, now).await? {
             return Ok(Claim::Work(Work::Graphql(batch)));
         }
         // Fewer points left than the query costs: the next claim looks again.
-        return nothing_claimable(&mut *tx, claim, now).await;
+        return nothing_claimable(tx, claim, now).await;
     }
     // An ETag answers 304 (free) only to the token that got it: `take` prefers that
     // token while it has quota, else takes the best as usual.
     let etag_token = job.etag.as_ref().and(job.etag_token.as_deref());
-    let Some(token) =
-        tokens::take(&mut *tx, fingerprints, Bucket::Core, 1, etag_token, now).await?
+    let Some(token) = tx
+        .take(fingerprints, Bucket::Core, 1, etag_token, now)
+        .await?
     else {
-        return nothing_claimable(&mut *tx, claim, now).await;
+        return nothing_claimable(tx, claim, now).await;
     };
-    let lease_expires_at = now + LEASE_MS;
-    let lease = sqlx::query_scalar!(
-        "UPDATE job_queue SET state = 'running', lease = lease + 1, lease_owner = ?,
-             lease_expires_at = ?, token = ?, bucket = 'core', attempts = attempts + 1,
-             updated_at = ?
-         WHERE id = ? RETURNING lease",
-        claim.owner,
-        lease_expires_at,
-        token,
+    let lease = Lease {
+        owner: &claim.owner,
+        expires_at: now + LEASE_MS,
+        token: &token,
         now,
-        job.id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    };
+    let lease = tx.lease_rest(job.id, lease).await?;
     Ok(Claim::Work(Work::Rest(job.claimed(
         lease,
         &token,
@@ -226,77 +191,26 @@ pub(super) async fn claim_in(
     ))))
 }
 
-/// The first ready job (per-PR jobs first, then by age) that one of the allowed
-/// buckets may serve: `graphql` (any job but a REST-only one), `rest` (REST-only jobs,
-/// and every job with `rest_any`).
-async fn next_ready(
-    tx: &mut SqliteConnection,
-    (graphql, rest, rest_any): (bool, bool, bool),
-    now: i64,
-) -> Result<Option<ReadyJob>> {
-    // The job with the ETag its page got in an earlier round (key: `page_key`).
-    let job = sqlx::query!(
-        r#"SELECT q.id, q.repo, q.kind, q.pr_number, q.page, q.url, q.cursor,
-                  q.rest_only AS "rest_only: bool", q.attempts, q.max_attempts, q.round,
-                  r.endpoints, r.round_since, r.pr_limit, r.pr_state, r.gql_batch,
-                  r.list_etag IS NULL AS "unmarked!: bool",
-                  coalesce(e.etag, CASE WHEN q.url = r.list_etag_url THEN r.list_etag END)
-                      AS "etag?",
-                  coalesce(e.token, CASE WHEN q.url = r.list_etag_url THEN r.list_etag_token END)
-                      AS "etag_token?",
-                  e.next_url AS "etag_next?"
-           FROM job_queue q JOIN repos r ON r.name = q.repo
-           LEFT JOIN page_etags e ON e.page_key = q.repo || '|' || q.kind || '|'
-                                                  || coalesce(q.pr_number, '') || '|' || q.page
-           WHERE q.state = 'queued' AND q.run_at <= ?1
-             AND ((?2 AND q.rest_only = 0) OR (?3 AND (q.rest_only = 1 OR ?4)))
-           ORDER BY q.priority, q.id LIMIT 1"#,
-        now,
-        graphql,
-        rest,
-        rest_any
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(job.map(|j| ReadyJob {
-        id: j.id,
-        repo: j.repo,
-        kind: j.kind,
-        pr_number: j.pr_number,
-        page: j.page,
-        url: j.url,
-        cursor: j.cursor,
-        rest_only: j.rest_only,
-        attempts: j.attempts,
-        max_attempts: j.max_attempts,
-        round: j.round,
-        endpoints: j.endpoints,
-        round_since: j.round_since,
-        pr_limit: j.pr_limit,
-        pr_state: j.pr_state,
-        gql_batch: j.gql_batch,
-        unmarked: j.unmarked,
-        etag: j.etag,
-        etag_token: j.etag_token,
-        etag_next: j.etag_next,
-    }))
+/// Registers worker `id` again if its row is gone: another process took it for dead
+/// (it was paused, e.g. Ctrl-Z or a suspended laptop, past the stale time) and took
+/// over its jobs. Without its row, every job it claimed after resuming would be taken
+/// over again at once and fetched twice. Called inside the claim's transaction unless
+/// the row was written recently (`Store::registration_fresh`).
+async fn ensure_registered(tx: &mut impl Sql, id: &str, now: i64) -> Result<()> {
+    let (pid, host) = (process::pid(), process::host_name());
+    if tx.add_worker(id, pid, &host, now, true).await? {
+        tracing::warn!(
+            "this process was taken for stopped (paused longer than its heartbeat allows); \
+             its jobs in flight were handed to another worker and it carries on with new ones"
+        );
+    }
+    Ok(())
 }
 
 /// Why nothing was claimed: no job is ready (`Idle`), or the ready ones wait for quota
 /// on the buckets that could serve the first of them (`NoToken`), or no token is left.
-async fn nothing_claimable(tx: &mut SqliteConnection, claim: &ClaimFor, now: i64) -> Result<Claim> {
-    // `INDEXED BY`: left alone, the planner counts running jobs by scanning
-    // `job_queue_repo`, that is every job ever queued (milliseconds at 100,000).
-    let state = sqlx::query!(
-        r#"SELECT (SELECT count(*) FROM job_queue INDEXED BY job_queue_running
-                   WHERE state = 'running') AS "running!: i64",
-                  (SELECT min(run_at) FROM job_queue WHERE state = 'queued') AS "next_run_at: i64",
-                  (SELECT rest_only FROM job_queue WHERE state = 'queued' AND run_at <= ?1
-                   ORDER BY priority, id LIMIT 1) AS "first_rest_only: bool""#,
-        now
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+async fn nothing_claimable(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> Result<Claim> {
+    let state = tx.queue_state(now).await?;
     let Some(first_rest_only) = state.first_rest_only else {
         return Ok(Claim::Idle {
             running: state.running,
@@ -308,20 +222,25 @@ async fn nothing_claimable(tx: &mut SqliteConnection, claim: &ClaimFor, now: i64
         (Apis::Graphql, false) => &[Bucket::Graphql],
         (Apis::Auto, false) => &[Bucket::Core, Bucket::Graphql],
     };
-    let wait = tokens::earliest_available(&mut *tx, &claim.fingerprints, buckets, now).await?;
-    Ok(match wait {
-        None => Claim::NoUsableToken,
-        Some(until) => Claim::NoToken {
+    let names: Vec<&str> = buckets.iter().map(|b| b.as_str()).collect();
+    let names = serde_json::to_string(&names).expect("strings serialize");
+    let (usable, until) = tx
+        .earliest_available(&claim.fingerprints, &names, now)
+        .await?;
+    Ok(if usable == 0 {
+        Claim::NoUsableToken
+    } else {
+        Claim::NoToken {
             until,
             running: state.running,
-        },
+        }
     })
 }
 
 /// Leases `first` and the ready jobs after it that one GraphQL query can carry, on the
 /// token with the most GraphQL points; `None` when no token has the query's cost left.
 async fn claim_batch(
-    tx: &mut SqliteConnection,
+    tx: &mut impl Sql,
     claim: &ClaimFor,
     first: ReadyJob,
     now: i64,
@@ -336,20 +255,7 @@ async fn claim_batch(
         // In light PRs: a page heavy to answer (many files) takes the room of many.
         let max = first.gql_batch.unwrap_or(DEFAULT_BATCH_PRS) as f64;
         let limit = MAX_REQUESTS_PER_QUERY;
-        let candidates = sqlx::query!(
-            r#"SELECT q.id, q.kind, q.page, p.changed_files
-               FROM job_queue q
-               LEFT JOIN gh_pulls p ON p.repo = q.repo AND p.number = q.pr_number
-               WHERE q.state = 'queued' AND q.run_at <= ?1 AND q.repo = ?2
-                 AND q.rest_only = 0 AND q.kind <> 'pulls'
-               ORDER BY q.priority, q.id LIMIT ?3"#,
-            now,
-            first.repo,
-            limit
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for job in candidates {
+        for job in tx.batch_candidates(&first.repo, limit, now).await? {
             let Ok(kind) = job.kind.parse::<Kind>() else {
                 continue;
             };
@@ -367,44 +273,27 @@ async fn claim_batch(
             chosen.push(job.id);
         }
         if chosen.is_empty() {
-            // Not reached: `first` leads the same order. Never claim an empty batch.
-            chosen.push(first.id);
-            requests = 1;
+            // `first` leads the same order; only a concurrent claim (PostgreSQL) can
+            // have taken every candidate meanwhile. Never claim an empty batch.
+            return Ok(None);
         }
     }
     let points = graphql::cost(requests);
-    let Some(token) = tokens::take(
-        &mut *tx,
-        &claim.fingerprints,
-        Bucket::Graphql,
-        points,
-        None,
-        now,
-    )
-    .await?
+    let fingerprints = claim.fingerprints.as_str();
+    let Some(token) = tx
+        .take(fingerprints, Bucket::Graphql, points, None, now)
+        .await?
     else {
         return Ok(None);
     };
     let ids = serde_json::to_string(&chosen).expect("numbers serialize");
-    let lease_expires_at = now + LEASE_MS;
-    let rows = sqlx::query!(
-        r#"UPDATE job_queue SET state = 'running', lease = lease + 1, lease_owner = ?1,
-               lease_expires_at = ?2, token = ?3, bucket = 'graphql',
-               points = CASE WHEN id = ?4 THEN ?5 ELSE 0 END, attempts = attempts + 1,
-               updated_at = ?6
-           WHERE id IN (SELECT value FROM json_each(?7))
-           RETURNING id AS "id!", kind, pr_number, page, url, cursor, attempts, max_attempts,
-                     round, lease"#,
-        claim.owner,
-        lease_expires_at,
-        token,
-        first.id,
-        points,
+    let lease = Lease {
+        owner: &claim.owner,
+        expires_at: now + LEASE_MS,
+        token: &token,
         now,
-        ids
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    };
+    let rows = tx.lease_batch(&ids, chosen[0], points, lease).await?;
     let mut jobs: Vec<ClaimedJob> = rows
         .into_iter()
         .map(|row| ClaimedJob {
@@ -432,7 +321,7 @@ async fn claim_batch(
     // `RETURNING` gives no order: keep the queue's.
     jobs.sort_by_key(|j| chosen.iter().position(|&id| id == j.id));
     let mark = match list && first.round == 1 && first.page == 1 && first.unmarked {
-        true => tokens::take(&mut *tx, &claim.fingerprints, Bucket::Core, 1, None, now).await?,
+        true => tx.take(fingerprints, Bucket::Core, 1, None, now).await?,
         false => None,
     };
     Ok(Some(Batch {

@@ -20,9 +20,13 @@
 //! - The write lock is held for one batch at a time, never across an HTTP request: a
 //!   batch holds at most [`MAX_BATCH`] requests, all already answered by GitHub.
 
+use super::batch_size;
 use super::claim::{claim_in, Claim, ClaimFor};
-use super::queue::{finish_in, BatchFeedback, ClaimedJob, Finished, Outcome, TokenEvent};
-use super::{tokens, Result, Store, StoreError, Writer};
+use super::db::{write_tx, Db};
+use super::finish::{apply_token_event, finish_in};
+use super::jobs::{BatchFeedback, ClaimedJob, Finished, Outcome, TokenEvent};
+use super::sql::Sql;
+use super::{Result, Store, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -33,7 +37,7 @@ const MAX_BATCH: usize = 64;
 
 /// A job's outcome to write, guarded by its lease.
 #[derive(Debug)]
-pub(super) struct Finish {
+struct Finish {
     pub job: ClaimedJob,
     pub outcome: Outcome,
 }
@@ -121,7 +125,7 @@ impl Store {
         let committer = self.committer.get_or_init(|| {
             let (requests, receiver) = mpsc::unbounded_channel();
             let counts = Arc::new(Counts::default());
-            tokio::spawn(run(self.writer.clone(), receiver, counts.clone()));
+            tokio::spawn(run(self.db.clone(), receiver, counts.clone()));
             Committer { requests, counts }
         });
         let (answer, answered) = oneshot::channel();
@@ -136,7 +140,7 @@ impl Store {
 
 /// The task: takes what is waiting (at least one request), applies it, answers; ends
 /// when every `Store` handle of the process is gone.
-async fn run(writer: Writer, mut receiver: mpsc::UnboundedReceiver<Pending>, counts: Arc<Counts>) {
+async fn run(db: Db, mut receiver: mpsc::UnboundedReceiver<Pending>, counts: Arc<Counts>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let committed = || counts.transactions.fetch_add(1, Ordering::Relaxed);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -145,7 +149,7 @@ async fn run(writer: Writer, mut receiver: mpsc::UnboundedReceiver<Pending>, cou
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let (requests, answers): (Vec<Request>, Vec<_>) = batch.drain(..).unzip();
         if requests.len() > 1 {
-            match apply(&writer, &requests).await {
+            match apply(&db, &requests).await {
                 Ok(replies) => {
                     committed();
                     for (answer, reply) in answers.into_iter().zip(replies) {
@@ -160,7 +164,7 @@ async fn run(writer: Writer, mut receiver: mpsc::UnboundedReceiver<Pending>, cou
             }
         }
         for (request, answer) in requests.iter().zip(answers) {
-            let reply = apply(&writer, std::slice::from_ref(request)).await;
+            let reply = apply(&db, std::slice::from_ref(request)).await;
             if reply.is_ok() {
                 committed();
             }
@@ -170,42 +174,40 @@ async fn run(writer: Writer, mut receiver: mpsc::UnboundedReceiver<Pending>, cou
 }
 
 /// Applies `requests` in order in one transaction.
-async fn apply(writer: &Writer, requests: &[Request]) -> Result<Vec<Reply>> {
-    let mut tx = writer.begin_immediate().await?;
+async fn apply(db: &Db, requests: &[Request]) -> Result<Vec<Reply>> {
+    Ok(write_tx!(db, |tx| apply_in(tx, requests).await?))
+}
+
+/// Applies `requests` in order inside the caller's transaction.
+async fn apply_in(tx: &mut impl Sql, requests: &[Request]) -> Result<Vec<Reply>> {
     let mut replies = Vec::with_capacity(requests.len());
     for request in requests {
+        let now = request.now;
         let mut written = 0;
         for finish in &request.finishes {
-            written += usize::from(finish_in(&mut tx, finish, request.now).await?);
+            written += usize::from(finish_in(tx, &finish.job, &finish.outcome, now).await?);
         }
         // The answer's figures are about the token whoever holds the jobs now; but a
         // request whose every job was taken over writes nothing at all.
         let first = request.finishes.first();
         if let Some(job) = first.map(|f| &f.job).filter(|_| written > 0) {
-            tokens::apply(&mut tx, &job.token, job.bucket, &request.token, request.now).await?;
+            apply_token_event(tx, &job.token, job.bucket, &request.token, now).await?;
             if let Some((token, event)) = &request.mark_token {
-                tokens::apply(
-                    &mut tx,
-                    token,
-                    crate::github::Bucket::Core,
-                    event,
-                    request.now,
-                )
-                .await?;
+                let core = crate::github::Bucket::Core;
+                apply_token_event(tx, token, core, event, now).await?;
             }
         }
         if let Some(feedback) = request.feedback.as_ref().filter(|_| written > 0) {
-            super::batch_size::learn(&mut tx, feedback).await?;
+            batch_size::learn(tx, feedback).await?;
         }
         let claim = match &request.claim {
             Some(c) if written > 0 || request.finishes.is_empty() => {
-                Some(claim_in(&mut tx, c, request.now).await?)
+                Some(claim_in(tx, c, now).await?)
             }
             _ => None,
         };
         replies.push(Reply { written, claim });
     }
-    tx.commit().await?;
     Ok(replies)
 }
 
@@ -294,6 +296,12 @@ mod tests {
         }
     }
 
+    fn pool(store: &Store) -> &sqlx::SqlitePool {
+        match &store.db {
+            Db::Sqlite(db) => &db.pool,
+        }
+    }
+
     fn transactions(store: &Store) -> u64 {
         let committer = store.committer.get().expect("the store has committed");
         committer.counts().1
@@ -302,7 +310,7 @@ mod tests {
     async fn state_and_lease(store: &Store, id: i64) -> (String, i64) {
         sqlx::query_as("SELECT state, lease FROM job_queue WHERE id = ?")
             .bind(id)
-            .fetch_one(store.pool())
+            .fetch_one(pool(store))
             .await
             .unwrap()
     }
@@ -316,7 +324,7 @@ mod tests {
         // b's job was rescued and claimed by someone else meanwhile.
         sqlx::query("UPDATE job_queue SET lease = lease + 1 WHERE id = ?")
             .bind(b.id)
-            .execute(store.pool())
+            .execute(pool(&store))
             .await
             .unwrap();
         let before = transactions(&store);
@@ -367,7 +375,7 @@ mod tests {
         let added: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM job_queue WHERE repo = 'o/r' AND pr_number = 9",
         )
-        .fetch_one(store.pool())
+        .fetch_one(pool(&store))
         .await
         .unwrap();
         assert_eq!(added, 1, "c's follow-up was written");

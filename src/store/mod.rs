@@ -1,42 +1,48 @@
-//! The SQLite layer: opening (and refusing) database files, migrations, and the verbs
-//! of the queue, the token table and the data tables, one file each.
+//! The store: the queue, the token table and the data tables, on SQLite (a file, the
+//! default) or PostgreSQL (`--db postgres://…`).
 //!
-//! Every write runs in a `BEGIN IMMEDIATE` transaction: it takes the write lock up
-//! front, so two processes never both read-then-upgrade and deadlock into
-//! `SQLITE_BUSY`; the busy timeout makes the loser wait instead of failing. No
-//! transaction is ever held open across an HTTP request. A process's job outcomes and
-//! claims are grouped into shared transactions (`commit`).
+//! Its layers point one way:
+//! - the verbs on [`Store`], one file per table family (`queue`, `rounds`, `tokens`,
+//!   `workers`, `status`, `servers`), used by the commands and the worker;
+//! - below them, what runs inside a write transaction, written once for both backends:
+//!   `commit` (group commit) over `claim` and `finish` (a job's outcome, its page's
+//!   rows in `data`, its token's event, `batch_size`);
+//! - at the bottom, the queue's values (`jobs`), the statements every backend
+//!   implements (`sql`), the backend chosen (`db`) and the backends themselves
+//!   (`sqlite/`, `postgres/`).
+//!
+//! No transaction is ever held open across an HTTP request. A process's job outcomes
+//! and claims are grouped into shared transactions (`commit`).
 
 mod batch_size;
 mod claim;
 mod commit;
-pub mod data;
+mod data;
+mod db;
+mod finish;
+pub mod jobs;
+mod process;
 pub mod queue;
 pub mod rounds;
 pub mod servers;
+mod sql;
+mod sqlite;
 pub mod status;
 pub mod tokens;
 pub mod workers;
 
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Database, Sqlite, SqlitePool, TransactionManager};
-use std::io::Read;
+use db::Db;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, OnceLock};
 use thiserror::Error;
 
 pub use claim::{Apis, Batch, Claim, ClaimFor, Work};
-pub use queue::{BatchFeedback, ClaimedJob, Completion, NewJob, Outcome};
-
-/// Migrations embedded in the binary and applied when a command opens the database.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+pub use jobs::{BatchFeedback, ClaimedJob, Completion, NewJob, Outcome};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// The file the user pointed at cannot be used; exit 2, nothing written.
+    /// The database the user pointed at cannot be used; exit 2, nothing written.
     #[error("{0}")]
     Refused(String),
     #[error("database error: {0}")]
@@ -50,101 +56,15 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    path: PathBuf,
+    db: Db,
+    /// What `--db` said: a file path, or a PostgreSQL URL.
+    location: PathBuf,
     /// When this process last wrote its worker row (ms): while that is recent, no other
     /// process can have taken it for dead, and `claim` need not check the row.
-    registered_at: std::sync::Arc<std::sync::atomic::AtomicI64>,
-    /// The connection every write transaction of this process runs on.
-    writer: Writer,
+    registered_at: Arc<AtomicI64>,
     /// The task that applies the queue's job outcomes and claims in shared
     /// transactions (`commit`), started at the first of them.
-    committer: std::sync::Arc<std::sync::OnceLock<commit::Committer>>,
-}
-
-/// The connection every write transaction of a process runs on, taken from the pool at
-/// the first write and kept: handing a connection back to sqlx's pool costs a ping (a
-/// round trip to SQLite's thread) and a task each time. The lock orders this process's
-/// transactions; reads use the pool's other connections.
-#[derive(Clone)]
-pub(crate) struct Writer {
-    pool: SqlitePool,
-    conn: std::sync::Arc<tokio::sync::Mutex<Option<PoolConnection<Sqlite>>>>,
-}
-
-impl Writer {
-    fn new(pool: &SqlitePool) -> Writer {
-        Writer {
-            pool: pool.clone(),
-            conn: Default::default(),
-        }
-    }
-
-    /// Starts a write transaction holding the write lock from its first statement
-    /// (waiting for this process's transaction in progress).
-    pub(crate) async fn begin_immediate(&self) -> Result<WriteTx> {
-        let mut conn = self.conn.clone().lock_owned().await;
-        if conn.is_none() {
-            *conn = Some(self.pool.acquire().await?);
-        }
-        let mut tx = WriteTx { conn, open: false };
-        Manager::begin(tx.conn(), Some("BEGIN IMMEDIATE".into())).await?;
-        tx.open = true;
-        Ok(tx)
-    }
-}
-
-/// A `BEGIN IMMEDIATE` transaction on the store's writer connection. Dropped without
-/// `commit`, it is rolled back (before the connection's next statement), as sqlx's own
-/// `Transaction` is.
-pub(crate) struct WriteTx {
-    conn: tokio::sync::OwnedMutexGuard<Option<PoolConnection<Sqlite>>>,
-    open: bool,
-}
-
-type Manager = <Sqlite as Database>::TransactionManager;
-
-impl WriteTx {
-    fn conn(&mut self) -> &mut SqliteConnection {
-        self.conn
-            .as_deref_mut()
-            .expect("the writer connection is taken at begin")
-    }
-
-    pub async fn commit(mut self) -> Result<()> {
-        Manager::commit(self.conn()).await?;
-        self.open = false;
-        Ok(())
-    }
-
-    pub async fn rollback(mut self) -> Result<()> {
-        Manager::rollback(self.conn()).await?;
-        self.open = false;
-        Ok(())
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        self.conn
-            .as_deref()
-            .expect("the writer connection is taken at begin")
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        self.conn()
-    }
-}
-
-impl Drop for WriteTx {
-    fn drop(&mut self) {
-        if self.open {
-            Manager::start_rollback(self.conn());
-        }
-    }
+    committer: Arc<OnceLock<commit::Committer>>,
 }
 
 /// Whether opening may create a missing database file.
@@ -160,71 +80,41 @@ pub fn now_ms() -> i64 {
 }
 
 impl Store {
-    /// Opens `path`, refusing files that are not SQLite, directories that do not exist
-    /// and databases written by a newer seedq; then applies pending migrations.
-    pub async fn open(path: &Path, create: Create, max_connections: u32) -> Result<Store> {
-        check_file(path, create)?;
-        // Judge an existing file on a read-only connection first: opening the pool
-        // switches the file to WAL mode, which is already a write. A hot rollback
-        // journal (a process killed while creating the database) needs a writer to
-        // recover it first, so that file is judged on the pool instead.
-        let exists = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
-        let mut judge_on_pool = exists && journal_path(path).exists();
-        if exists && !judge_on_pool {
-            judge_on_pool = !check_schema(path).await?;
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(create == Create::IfMissing)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(60))
-            // SQLite checkpoints the WAL every 1,000 pages on its own; this also
-            // truncates the file after a checkpoint, so a long run's WAL stays small.
-            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string())
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(120))
-            // A local file needs no ping before each use (a round trip per transaction).
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(|e| refuse_open(path, e))?;
-        if judge_on_pool {
-            let mut conn = pool.acquire().await?;
-            check_schema_on(path, &mut conn).await?;
-        }
-        let store = Store {
-            writer: Writer::new(&pool),
-            pool,
-            path: path.to_owned(),
+    /// Opens the database `--db` names, refusing what is not a seedq database or was
+    /// written by a newer seedq; then applies pending migrations.
+    pub async fn open(location: &Path, create: Create, max_connections: u32) -> Result<Store> {
+        let db = Db::Sqlite(sqlite::Db::open(location, create, max_connections).await?);
+        Ok(Store::with(db, location))
+    }
+
+    /// A read-only handle with a single connection, for readers that run beside the
+    /// workers (the live display): it never takes a connection a worker needs. It
+    /// applies no migrations and cannot write.
+    pub async fn open_reader(location: &Path) -> Result<Store> {
+        let db = Db::Sqlite(sqlite::Db::open_reader(location).await?);
+        Ok(Store::with(db, location))
+    }
+
+    fn with(db: Db, location: &Path) -> Store {
+        Store {
+            db,
+            location: location.to_owned(),
             registered_at: Default::default(),
             committer: Default::default(),
-        };
-        MIGRATOR.run(&store.pool).await?;
-        Ok(store)
+        }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The database as `--db` named it.
+    pub fn location(&self) -> &Path {
+        &self.location
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    /// Starts a write transaction on the writer connection (see [`Writer`]).
-    pub(crate) async fn begin_immediate(&self) -> Result<WriteTx> {
-        self.writer.begin_immediate().await
-    }
-
-    /// Folds the write-ahead log back into the main file and truncates it.
+    /// Folds SQLite's write-ahead log back into the main file and truncates it
+    /// (nothing to do on PostgreSQL).
     pub async fn checkpoint(&self) -> Result<()> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        match &self.db {
+            Db::Sqlite(db) => db.checkpoint().await,
+        }
     }
 
     pub async fn close(&self) {
@@ -232,141 +122,8 @@ impl Store {
             let (requests, transactions) = committer.counts();
             tracing::debug!("group commit: {requests} job writes in {transactions} transactions");
         }
-        // The writer connection goes back to the pool first: closing waits for it.
-        drop(self.writer.conn.lock().await.take());
-        self.pool.close().await;
-    }
-}
-
-/// Rows as one JSON array, for one `INSERT … SELECT FROM json_each` (one statement for
-/// a page's rows or jobs instead of one per row); `None` when there are none.
-fn json_array(items: impl Iterator<Item = serde_json::Value>) -> Option<String> {
-    let items: Vec<serde_json::Value> = items.collect();
-    (!items.is_empty()).then(|| serde_json::Value::Array(items).to_string())
-}
-
-/// Bytes the WAL file is truncated to after a checkpoint (64 MiB).
-pub const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
-
-/// Refuses, on a read-only connection, a database migrated by a newer seedq (its schema
-/// may mean other things) and a SQLite database of another application (seedq would
-/// add its tables to it). Returns false when a read-only connection cannot judge the
-/// file (SQLite must first recover it, which takes a writer).
-async fn check_schema(path: &Path) -> Result<bool> {
-    use sqlx::{ConnectOptions, Connection};
-    let connected = SqliteConnectOptions::new()
-        .filename(path)
-        .read_only(true)
-        .busy_timeout(Duration::from_secs(60))
-        .connect()
-        .await;
-    let mut conn = match connected {
-        Ok(conn) => conn,
-        Err(e) if needs_writer(&e) => return Ok(false),
-        Err(e) => return Err(refuse_open(path, e)),
-    };
-    let result = check_schema_on(path, &mut conn).await;
-    let _ = conn.close().await;
-    match result {
-        Err(StoreError::Sql(e)) if needs_writer(&e) => Ok(false),
-        Err(StoreError::Sql(e)) => Err(refuse_open(path, e)),
-        other => other.map(|()| true),
-    }
-}
-
-/// SQLITE_READONLY and its extended codes (a hot journal or a WAL to recover).
-fn needs_writer(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .and_then(|e| e.code())
-        .and_then(|code| code.parse::<i32>().ok())
-        .is_some_and(|code| code & 0xff == 8)
-}
-
-/// The checks of [`check_schema`], on a given connection.
-async fn check_schema_on(path: &Path, conn: &mut sqlx::SqliteConnection) -> Result<()> {
-    let shown = path.display();
-    let tables: Vec<(String,)> = sqlx::query_as(
-        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')
-         AND name NOT LIKE 'sqlite_%'",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    if tables.is_empty() {
-        Ok(())
-    } else if !tables.iter().any(|(name,)| name == "_sqlx_migrations") {
-        Err(StoreError::Refused(format!(
-            "{shown} is a SQLite database of another application (tables such as {:?}, no \
-             seedq schema); refusing to touch it (pass another --db)",
-            tables[0].0
-        )))
-    } else {
-        let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations")
-            .fetch_all(&mut *conn)
-            .await?;
-        let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
-        match applied.iter().find(|(v,)| !known.contains(v)) {
-            Some((unknown,)) => Err(StoreError::Refused(format!(
-                "{shown} was written by a newer seedq (schema version {unknown}); upgrade seedq to use it"
-            ))),
-            None => Ok(()),
+        match &self.db {
+            Db::Sqlite(db) => db.close().await,
         }
     }
-}
-
-/// SQLite's rollback journal next to `path`.
-fn journal_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push("-journal");
-    PathBuf::from(name)
-}
-
-/// Checks the path before SQLite touches it, so a wrong path is refused untouched.
-fn check_file(path: &Path, create: Create) -> Result<()> {
-    let shown = path.display();
-    if path.is_dir() {
-        return Err(StoreError::Refused(format!(
-            "{shown} is a directory; --db takes a database file"
-        )));
-    }
-    if !path.exists() {
-        if create == Create::Never {
-            return Err(StoreError::Refused(format!(
-                "no database at {shown}: run `seedq enqueue owner/repo` first, or pass --db"
-            )));
-        }
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        if !parent.is_dir() {
-            return Err(StoreError::Refused(format!(
-                "cannot create {shown}: directory {} does not exist",
-                parent.display()
-            )));
-        }
-        return Ok(());
-    }
-    let mut header = [0u8; 16];
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| StoreError::Refused(format!("cannot open {shown}: {e}")))?;
-    let read = file
-        .read(&mut header)
-        .map_err(|e| StoreError::Refused(format!("cannot read {shown}: {e}")))?;
-    if read > 0 && (read < 16 || &header != b"SQLite format 3\0") {
-        return Err(StoreError::Refused(format!(
-            "{shown} is not a SQLite database; refusing to touch it (pass another --db)"
-        )));
-    }
-    let writable = std::fs::OpenOptions::new().append(true).open(path);
-    if let Err(e) = writable {
-        return Err(StoreError::Refused(format!(
-            "{shown} is not writable ({e}); seedq needs to write to its database"
-        )));
-    }
-    Ok(())
-}
-
-fn refuse_open(path: &Path, error: sqlx::Error) -> StoreError {
-    StoreError::Refused(format!("cannot open database {}: {error}", path.display()))
 }

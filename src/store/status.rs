@@ -1,14 +1,16 @@
 //! Read-only queries for `status`, the live display of `work` and the end-of-run
-//! summary. They run outside any write transaction; in WAL mode they never block the
-//! workers, nor wait for them. The display opens its own one-connection, read-only
-//! handle ([`Store::open_reader`]) so that it never takes a connection a worker needs.
+//! summary. They run outside any write transaction, and never block the workers, nor
+//! wait for them (SQLite in WAL mode; PostgreSQL's snapshots). The display opens its
+//! own one-connection, read-only handle ([`Store::open_reader`]) so that it never takes
+//! a connection a worker needs.
 
+use super::db::read;
+use super::sql::ReadSql;
 use super::{Result, Store};
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Duration;
+
+pub use super::sql::{FailedJob, WorkerRow};
 
 /// Progress of one repository.
 #[derive(Debug, Clone, Serialize)]
@@ -75,57 +77,12 @@ impl JobCounts {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct FailedJob {
-    pub id: i64,
-    pub repo: String,
-    pub kind: String,
-    pub pr_number: Option<i64>,
-    pub page: i64,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-}
-
-/// A live `seedq work` process, from its row in `workers`.
-#[derive(Debug, Clone, Serialize)]
-pub struct WorkerRow {
-    pub pid: i64,
-    pub host: String,
-    pub started_at: i64,
-    pub heartbeat_at: i64,
-}
-
 impl Store {
-    /// A read-only handle on an existing database with a single connection, for
-    /// readers that run beside the workers (the live display). It applies no
-    /// migrations and cannot write.
-    pub async fn open_reader(path: &Path) -> Result<Store> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .read_only(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        Ok(Store {
-            writer: super::Writer::new(&pool),
-            pool,
-            path: path.to_owned(),
-            registered_at: Default::default(),
-            committer: Default::default(),
-        })
-    }
-
     /// Every repository's progress. [`Detail::Brief`] leaves out what needs a scan
     /// of the repository's done jobs (per-kind done counts, 304s), for the display
     /// that refreshes every second.
     pub async fn repo_progress(&self, detail: Detail) -> Result<Vec<RepoProgress>> {
-        let repos = sqlx::query!(
-            "SELECT name, endpoints, gql_batch, gql_queries, gql_timeouts FROM repos ORDER BY name"
-        )
-        .fetch_all(self.pool())
-        .await?;
+        let repos = read!(&self.db, |c| c.repo_rows().await?);
         let mut progress = Vec::with_capacity(repos.len());
         for repo in repos {
             let mut one = self.one_repo(repo.name, &repo.endpoints, detail).await?;
@@ -145,25 +102,19 @@ impl Store {
         endpoints: &str,
         detail: Detail,
     ) -> Result<RepoProgress> {
-        // Served by the (repo, state) index alone.
-        let by_state = sqlx::query!(
-            r#"SELECT state, count(*) AS "jobs!: i64" FROM job_queue WHERE repo = ? GROUP BY state"#,
-            repo
-        )
-        .fetch_all(self.pool())
-        .await?;
+        let (by_state, pending, done, prs) = read!(&self.db, |c| {
+            let by_state = c.jobs_by_state(&repo).await?;
+            let pending = c.pending_by_kind(&repo).await?;
+            let done = match detail {
+                Detail::Full => c.done_by_kind(&repo).await?,
+                Detail::Brief => Vec::new(),
+            };
+            (by_state, pending, done, c.pr_counts(&repo).await?)
+        });
         let mut jobs = JobCounts::default();
         for row in &by_state {
             *jobs.state_mut(&row.state) += row.jobs;
         }
-        // Few rows: per-PR jobs run before new list pages, so little is ever queued.
-        let pending = sqlx::query!(
-            r#"SELECT kind, state, count(*) AS "jobs!: i64" FROM job_queue
-               WHERE repo = ? AND state IN ('queued', 'running', 'failed') GROUP BY kind, state"#,
-            repo
-        )
-        .fetch_all(self.pool())
-        .await?;
         let mut jobs_by_kind: BTreeMap<String, JobCounts> = BTreeMap::new();
         let mut list_pending = 0;
         for row in &pending {
@@ -175,34 +126,13 @@ impl Store {
                 list_pending += row.jobs;
             }
         }
-        if detail == Detail::Full {
-            let done = sqlx::query!(
-                r#"SELECT kind, count(*) AS "jobs!: i64",
-                          coalesce(sum(not_modified), 0) AS "not_modified!: i64"
-                   FROM job_queue WHERE repo = ? AND state = 'done' GROUP BY kind"#,
-                repo
-            )
-            .fetch_all(self.pool())
-            .await?;
-            for row in done {
-                let kind = jobs_by_kind.entry(row.kind).or_default();
-                kind.done += row.jobs;
-                kind.not_modified += row.not_modified;
-                jobs.not_modified += row.not_modified;
-            }
+        for row in done {
+            let kind = jobs_by_kind.entry(row.kind).or_default();
+            kind.done += row.jobs;
+            kind.not_modified += row.not_modified;
+            jobs.not_modified += row.not_modified;
         }
         let total_jobs = jobs.queued + jobs.running + jobs.done + jobs.failed;
-        let prs = sqlx::query!(
-            r#"SELECT (SELECT count(*) FROM gh_pulls WHERE repo = ?1) AS "discovered!: i64",
-                      (SELECT min(number) FROM gh_pulls WHERE repo = ?1) AS "lowest: i64",
-                      (SELECT max(number) FROM gh_pulls WHERE repo = ?1) AS "highest: i64",
-                      (SELECT count(DISTINCT pr_number) FROM job_queue
-                       WHERE repo = ?1 AND state <> 'done' AND pr_number IS NOT NULL)
-                          AS "incomplete!: i64""#,
-            repo
-        )
-        .fetch_one(self.pool())
-        .await?;
         let list_complete = list_pending == 0;
         let prs_expected = if list_complete {
             prs.discovered
@@ -242,54 +172,29 @@ impl Store {
 
     /// The repositories enqueued, as typed.
     pub async fn repo_names(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar!("SELECT name FROM repos ORDER BY name")
-            .fetch_all(self.pool())
-            .await?)
+        read!(&self.db, |c| c.repo_names().await)
     }
 
     /// Failed jobs, newest first.
     pub async fn failed_jobs(&self, limit: i64) -> Result<Vec<FailedJob>> {
-        Ok(sqlx::query_as!(
-            FailedJob,
-            "SELECT id, repo, kind, pr_number, page, attempts, last_error FROM job_queue
-             WHERE state = 'failed' ORDER BY updated_at DESC, id LIMIT ?",
-            limit
-        )
-        .fetch_all(self.pool())
-        .await?)
+        read!(&self.db, |c| c.failed_jobs(limit).await)
     }
 
     /// How many jobs have failed, all repositories together.
     pub async fn failed_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar!(
-            r#"SELECT count(*) AS "n!: i64" FROM job_queue WHERE state = 'failed'"#
-        )
-        .fetch_one(self.pool())
-        .await?)
+        read!(&self.db, |c| c.failed_count().await)
     }
 
     /// Jobs completed since `since` (epoch ms) and the earliest of their completion
     /// times: the recent throughput, for a `status` run in another process.
     pub async fn done_since(&self, since: i64) -> Result<(i64, Option<i64>)> {
-        let row = sqlx::query!(
-            r#"SELECT count(*) AS "n!: i64", min(updated_at) AS "first: i64"
-               FROM job_queue WHERE state = 'done' AND updated_at >= ?"#,
-            since
-        )
-        .fetch_one(self.pool())
-        .await?;
-        Ok((row.n, row.first))
+        read!(&self.db, |c| c.done_since(since).await)
     }
 
     /// The `seedq work` processes registered now (a killed one may linger until the
     /// next `work` notices it).
     pub async fn worker_rows(&self) -> Result<Vec<WorkerRow>> {
-        Ok(sqlx::query_as!(
-            WorkerRow,
-            "SELECT pid, host, started_at, heartbeat_at FROM workers ORDER BY started_at"
-        )
-        .fetch_all(self.pool())
-        .await?)
+        read!(&self.db, |c| c.worker_rows().await)
     }
 }
 

@@ -4,9 +4,11 @@
 //! sees its pid is gone, deletes the row and rescues its jobs at once, without
 //! waiting for a lease to expire; on other hosts a stale heartbeat does the same.
 
-use super::queue::LEASE_MS;
+use super::db::{read, write_tx};
+use super::jobs::LEASE_MS;
+use super::process;
+use super::sql::{QueueSql, WorkerSql};
 use super::{Result, Store};
-use sqlx::SqliteConnection;
 
 /// A worker whose heartbeat is older than this is taken for dead.
 pub const STALE_AFTER_MS: i64 = 20_000;
@@ -24,22 +26,14 @@ fn stale_after_ms() -> i64 {
 
 impl Store {
     pub async fn register_worker(&self, id: &str, now: i64) -> Result<()> {
-        let pid = i64::from(std::process::id());
-        let host = host_name();
-        let mut tx = self.begin_immediate().await?;
-        sqlx::query!(
-            "INSERT INTO workers (id, pid, host, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-            id,
-            pid,
-            host,
-            now
-        )
-        .execute(&mut *tx)
-        .await?;
-        // Jobs left by a process that exited without releasing them (or whose lease ran
-        // out) are taken over now; those of dead processes when they are reaped below.
-        super::queue::rescue_abandoned(&mut tx, now).await?;
-        tx.commit().await?;
+        let (pid, host) = (process::pid(), process::host_name());
+        write_tx!(&self.db, |tx| {
+            tx.add_worker(id, pid, &host, now, false).await?;
+            // Jobs left by a process that exited without releasing them (or whose lease
+            // ran out) are taken over now; those of dead processes when they are reaped
+            // below.
+            tx.rescue_abandoned(now).await?;
+        });
         self.mark_registered(now);
         self.reap_dead_workers(id, now).await
     }
@@ -66,20 +60,17 @@ impl Store {
     /// is gone or whose lease ran out.
     pub async fn heartbeat(&self, id: &str, now: i64) -> Result<()> {
         let lease_expires_at = now + LEASE_MS;
-        let mut tx = self.begin_immediate().await?;
-        ensure_registered(&mut tx, id, now).await?;
-        sqlx::query!("UPDATE workers SET heartbeat_at = ? WHERE id = ?", now, id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query!(
-            "UPDATE job_queue SET lease_expires_at = ? WHERE state = 'running' AND lease_owner = ?",
-            lease_expires_at,
-            id
-        )
-        .execute(&mut *tx)
-        .await?;
-        super::queue::rescue_abandoned(&mut tx, now).await?;
-        tx.commit().await?;
+        let (pid, host) = (process::pid(), process::host_name());
+        write_tx!(&self.db, |tx| {
+            if tx.add_worker(id, pid, &host, now, true).await? {
+                tracing::warn!(
+                    "this process was taken for stopped (paused longer than its heartbeat \
+                     allows); its jobs in flight were handed to another worker"
+                );
+            }
+            tx.beat(id, now, lease_expires_at).await?;
+            tx.rescue_abandoned(now).await?;
+        });
         self.mark_registered(now);
         Ok(())
     }
@@ -88,31 +79,26 @@ impl Store {
     /// pid under another worker id: a previous process's), or a heartbeat older than
     /// [`STALE_AFTER_MS`] anywhere.
     pub async fn reap_dead_workers(&self, me: &str, now: i64) -> Result<()> {
-        let host = host_name();
-        let my_pid = i64::from(std::process::id());
-        let rows = sqlx::query!("SELECT id, pid, host, heartbeat_at FROM workers")
-            .fetch_all(self.pool())
-            .await?;
+        let (my_pid, host) = (process::pid(), process::host_name());
+        let rows = read!(&self.db, |c| c.worker_beats().await?);
         let dead: Vec<String> = rows
             .into_iter()
             .filter(|w| w.id != me)
             .filter(|w| {
                 w.heartbeat_at < now - stale_after_ms()
-                    || (w.host == host && (w.pid == my_pid || !process_alive(w.pid)))
+                    || (w.host == host && (w.pid == my_pid || !process::alive(w.pid)))
             })
             .map(|w| w.id)
             .collect();
         if dead.is_empty() {
             return Ok(());
         }
-        let mut tx = self.begin_immediate().await?;
-        for id in &dead {
-            sqlx::query!("DELETE FROM workers WHERE id = ?", id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        super::queue::rescue_abandoned(&mut tx, now).await?;
-        tx.commit().await?;
+        write_tx!(&self.db, |tx| {
+            for id in &dead {
+                tx.delete_worker(id).await?;
+            }
+            tx.rescue_abandoned(now).await?;
+        });
         tracing::info!(
             count = dead.len(),
             "found work left by a stopped process; resuming it"
@@ -121,66 +107,7 @@ impl Store {
     }
 
     pub async fn deregister_worker(&self, id: &str) -> Result<()> {
-        let mut tx = self.begin_immediate().await?;
-        sqlx::query!("DELETE FROM workers WHERE id = ?", id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        write_tx!(&self.db, |tx| tx.delete_worker(id).await?);
         Ok(())
-    }
-}
-
-/// Registers worker `id` again if its row is gone: another process took it for dead
-/// (it was paused, e.g. Ctrl-Z or a suspended laptop, past [`STALE_AFTER_MS`]) and took
-/// over its jobs. Without its row, every job it claimed after resuming would be taken
-/// over again at once and fetched twice. Called inside `claim`'s transaction unless
-/// the row was written recently (`Store::registration_fresh`).
-pub(super) async fn ensure_registered(
-    conn: &mut SqliteConnection,
-    id: &str,
-    now: i64,
-) -> Result<()> {
-    let pid = i64::from(std::process::id());
-    let host = host_name();
-    let added = sqlx::query!(
-        "INSERT INTO workers (id, pid, host, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?4)
-         ON CONFLICT (id) DO NOTHING",
-        id,
-        pid,
-        host,
-        now
-    )
-    .execute(&mut *conn)
-    .await?;
-    if added.rows_affected() > 0 {
-        tracing::warn!(
-            "this process was taken for stopped (paused longer than its heartbeat allows); \
-             its jobs in flight were handed to another worker and it carries on with new ones"
-        );
-    }
-    Ok(())
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
-/// Whether `pid` is a live (not zombie) process. Where `/proc` is missing the answer is
-/// "alive", and the heartbeat decides.
-fn process_alive(pid: i64) -> bool {
-    let proc_root = std::path::Path::new("/proc");
-    if !proc_root.join("self").exists() {
-        return true;
-    }
-    match std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")) {
-        // The state is the first field after the command name in parentheses.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
     }
 }

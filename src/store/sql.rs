@@ -1,0 +1,545 @@
+//! The store's statements: one method per SQL statement, implemented once per backend
+//! (`sqlite/`, `postgres/`), each compile-time checked against its own schema. The
+//! store's logic (`claim`, `finish`, the verbs on `Store`) is written once over this
+//! trait, so a behaviour exists once and every backend runs it.
+//!
+//! A method runs on whatever connection it is given: inside the caller's write
+//! transaction for writes, on a pooled connection for reads. What a method must do
+//! under concurrency beyond SQLite's one writer (PostgreSQL: several processes write at
+//! once) is said on the method; SQLite meets it trivially under `BEGIN IMMEDIATE`.
+
+use super::jobs::Outcome;
+use super::Result;
+use crate::github::Bucket;
+use std::future::Future;
+
+/// The first ready job, with its repository's settings and its page's ETag.
+#[derive(Debug)]
+pub(crate) struct ReadyJob {
+    pub id: i64,
+    pub repo: String,
+    pub kind: String,
+    pub pr_number: Option<i64>,
+    pub page: i64,
+    pub url: String,
+    pub cursor: Option<String>,
+    pub rest_only: bool,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub round: i64,
+    pub endpoints: String,
+    pub round_since: Option<String>,
+    pub pr_limit: Option<i64>,
+    pub pr_state: String,
+    pub gql_batch: Option<i64>,
+    /// The repository has no refresh list ETag yet (see `Batch::mark`).
+    pub unmarked: bool,
+    pub etag: Option<String>,
+    pub etag_token: Option<String>,
+    pub etag_next: Option<String>,
+}
+
+/// Which buckets may serve the next job: `graphql` any job but a REST-only one,
+/// `rest` REST-only jobs, and every job with `rest_any`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Servable {
+    pub graphql: bool,
+    pub rest: bool,
+    pub rest_any: bool,
+}
+
+/// The queue when nothing could be claimed.
+#[derive(Debug)]
+pub(crate) struct QueueState {
+    pub running: i64,
+    pub next_run_at: Option<i64>,
+    /// Whether the first ready job (if any) is REST-only.
+    pub first_rest_only: Option<bool>,
+}
+
+/// A ready job that may join a GraphQL batch.
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    pub id: i64,
+    pub kind: String,
+    pub page: i64,
+    /// Its PR's `changed_files`, when known.
+    pub changed_files: Option<i64>,
+}
+
+/// A job of a batch as its lease left it.
+#[derive(Debug)]
+pub(crate) struct Leased {
+    pub id: i64,
+    pub lease: i64,
+    pub kind: String,
+    pub pr_number: Option<i64>,
+    pub page: i64,
+    pub url: String,
+    pub cursor: Option<String>,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub round: i64,
+}
+
+/// A lease to set: who holds it, until when, on which token and bucket.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lease<'a> {
+    pub owner: &'a str,
+    pub expires_at: i64,
+    pub token: &'a str,
+    pub now: i64,
+}
+
+/// A repository's settings and round, as `enqueue` reads them.
+#[derive(Debug)]
+pub(crate) struct RepoRound {
+    pub round: i64,
+    pub endpoints: String,
+    pub since: Option<String>,
+    pub pr_state: String,
+    pub pr_limit: Option<i64>,
+    pub high_water: Option<String>,
+    pub round_high_water: Option<String>,
+}
+
+/// A repository's settings for a new round, as `enqueue` writes them.
+#[derive(Debug)]
+pub(crate) struct NewRound<'a> {
+    pub repo: &'a str,
+    pub endpoints: &'a str,
+    pub now: i64,
+    pub round: i64,
+    pub since: Option<&'a str>,
+    pub pr_state: &'a str,
+    pub pr_limit: Option<i64>,
+    pub round_since: Option<&'a str>,
+    pub high_water: Option<&'a str>,
+    /// Keep the list ETag of the last round (nothing changed and nothing failed).
+    pub keep_list_etag: bool,
+}
+
+/// What a repository's GraphQL queries taught so far.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LearnedBatch {
+    pub batch: Option<i64>,
+    pub streak: i64,
+    pub ceiling: Option<i64>,
+}
+
+/// A PR's columns, as one upsert writes them.
+#[derive(Debug)]
+pub(crate) struct PullValues<'a> {
+    pub repo: &'a str,
+    pub number: i64,
+    pub title: Option<&'a str>,
+    pub state: Option<&'a str>,
+    pub author: Option<&'a str>,
+    pub created_at: Option<&'a str>,
+    pub updated_at: Option<&'a str>,
+    pub closed_at: Option<&'a str>,
+    pub merged_at: Option<&'a str>,
+    pub additions: Option<i64>,
+    pub deletions: Option<i64>,
+    pub changed_files: Option<i64>,
+    pub head_sha: Option<&'a str>,
+    pub draft: Option<bool>,
+    pub base_ref: Option<&'a str>,
+    pub head_ref: Option<&'a str>,
+    /// Whether the line counts are known (a REST list item has none: keep the stored).
+    pub with_counts: bool,
+}
+
+/// The child-row tables of a PR, one per per-PR list endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChildRows {
+    Commits,
+    Reviews,
+    Files,
+    CheckRuns,
+    ReviewComments,
+    IssueComments,
+}
+
+impl ChildRows {
+    /// `gh_pr_comments.kind` of a comments endpoint.
+    pub fn comment_kind(self) -> &'static str {
+        if self == ChildRows::ReviewComments {
+            "review"
+        } else {
+            "issue"
+        }
+    }
+}
+
+/// One page of a PR's child rows, in a round.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChildPage<'a> {
+    pub rows: ChildRows,
+    pub repo: &'a str,
+    pub pr: i64,
+    pub page: i64,
+    pub round: i64,
+}
+
+/// A bucket's figures from an answer's rate-limit headers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reported {
+    pub remaining: i64,
+    pub reset_at: i64,
+    pub limit: Option<i64>,
+}
+
+/// A worker row.
+#[derive(Debug)]
+pub(crate) struct WorkerBeat {
+    pub id: String,
+    pub pid: i64,
+    pub host: String,
+    pub heartbeat_at: i64,
+}
+
+/// A token's row, for `status` and `tokens`: its REST bucket's figures (as before
+/// GraphQL) and its GraphQL bucket's.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenRow {
+    pub fingerprint: String,
+    pub label: String,
+    pub quota_limit: i64,
+    pub remaining: i64,
+    pub reset_at: Option<i64>,
+    pub state: String,
+    pub paused_until: Option<i64>,
+    pub requests: i64,
+    pub refused: i64,
+    pub last_error: Option<String>,
+    pub graphql: BucketRow,
+}
+
+/// One bucket of a token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BucketRow {
+    pub quota_limit: i64,
+    pub remaining: i64,
+    pub reset_at: Option<i64>,
+    /// Requests (GraphQL: queries) sent.
+    pub requests: i64,
+    /// Units reserved for them (GraphQL: points).
+    pub spent: i64,
+    pub refused: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FailedJob {
+    pub id: i64,
+    pub repo: String,
+    pub kind: String,
+    pub pr_number: Option<i64>,
+    pub page: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// A live `seedq work` process, from its row in `workers`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WorkerRow {
+    pub pid: i64,
+    pub host: String,
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+}
+
+/// A repository as `status` lists it.
+#[derive(Debug)]
+pub(crate) struct RepoRow {
+    pub name: String,
+    pub endpoints: String,
+    pub gql_batch: Option<i64>,
+    pub gql_queries: i64,
+    pub gql_timeouts: i64,
+}
+
+/// Jobs counted by kind and state (`kind` empty when counted by state only).
+#[derive(Debug)]
+pub(crate) struct JobCount {
+    pub kind: String,
+    pub state: String,
+    pub jobs: i64,
+    pub not_modified: i64,
+}
+
+/// What `status` knows of a repository's PRs.
+#[derive(Debug)]
+pub(crate) struct PrCounts {
+    pub discovered: i64,
+    pub lowest: Option<i64>,
+    pub highest: Option<i64>,
+    /// Listed PRs with a job not done.
+    pub incomplete: i64,
+}
+
+/// Every statement of a backend: one trait per table family, each implemented in the
+/// backend's file of that name. `fingerprints` arguments are JSON arrays of token
+/// fingerprints; `items` arguments JSON arrays of rows (see `jobs::json_array`).
+pub(crate) trait Sql: QueueSql + TokenSql + RepoSql + DataSql + WorkerSql + ReadSql {}
+
+impl<T: QueueSql + TokenSql + RepoSql + DataSql + WorkerSql + ReadSql> Sql for T {}
+
+/// The queue: outcomes, new jobs, rescues and claims.
+pub(crate) trait QueueSql: Send {
+    /// Writes a running job's outcome (its state, not its rows), guarded by its lease;
+    /// rows changed (0: fenced).
+    fn finish_job(
+        &mut self,
+        id: i64,
+        lease: i64,
+        outcome: &Outcome,
+        now: i64,
+    ) -> impl Future<Output = Result<u64>> + Send;
+    /// Adds the jobs of `items` (see `finish::insert_jobs`) in order, skipping dedup keys
+    /// already there.
+    fn insert_jobs(&mut self, items: &str, now: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Puts back running jobs whose worker is gone or whose lease ran out (failing
+    /// those out of attempts).
+    fn rescue_abandoned(&mut self, now: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Requeues failed jobs (all, or of one repository or id); how many.
+    fn retry_failed(
+        &mut self,
+        repo: Option<&str>,
+        id: Option<i64>,
+        now: i64,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// The first ready job `servable` allows (per-PR jobs first, then by age), locked
+    /// for this transaction: no concurrent transaction gets it (PostgreSQL: `FOR UPDATE
+    /// SKIP LOCKED`).
+    fn next_ready(
+        &mut self,
+        servable: Servable,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<ReadyJob>>> + Send;
+    /// Running jobs, the earliest `run_at` queued, and whether the first ready job is
+    /// REST-only.
+    fn queue_state(&mut self, now: i64) -> impl Future<Output = Result<QueueState>> + Send;
+    /// Ready non-list jobs of `repo` that GraphQL may fetch, in queue order, at most
+    /// `limit`, locked as `next_ready` locks.
+    fn batch_candidates(
+        &mut self,
+        repo: &str,
+        limit: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<Candidate>>> + Send;
+    /// Leases one job on the `core` bucket; its new fencing counter.
+    fn lease_rest(&mut self, id: i64, lease: Lease<'_>)
+        -> impl Future<Output = Result<i64>> + Send;
+    /// Leases the jobs `ids` (a JSON array) on the `graphql` bucket, the query's
+    /// `points` held by `first`.
+    fn lease_batch(
+        &mut self,
+        ids: &str,
+        first: i64,
+        points: i64,
+        lease: Lease<'_>,
+    ) -> impl Future<Output = Result<Vec<Leased>>> + Send;
+}
+
+/// The token table and its buckets.
+pub(crate) trait TokenSql: Send {
+    /// Adds a token's row and both buckets if missing; an invalid token gets another
+    /// chance.
+    fn register_token(
+        &mut self,
+        fingerprint: &str,
+        label: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Takes `units` (one request, or a query's points) off `bucket` of the usable token
+    /// with the most effective quota there, before the request is sent, and returns that
+    /// token. `preferred` (the token an ETag is tied to: its 304s are free) goes first
+    /// while it has quota; ties go to the token that sent fewer requests on the bucket.
+    /// `None` when no token has `units` left, even after another transaction took some
+    /// meanwhile. Choosing and reserving are one statement: each statement is a round
+    /// trip while the write lock (SQLite) or the bucket's row lock (PostgreSQL) is held.
+    fn take(
+        &mut self,
+        fingerprints: &str,
+        bucket: Bucket,
+        units: i64,
+        preferred: Option<&str>,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// Whether some usable token has quota now: (REST, GraphQL).
+    fn usable(
+        &mut self,
+        fingerprints: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<(bool, bool)>> + Send;
+    /// Valid tokens' buckets among `buckets` (a JSON array of names), and the earliest
+    /// time one is usable again.
+    fn earliest_available(
+        &mut self,
+        fingerprints: &str,
+        buckets: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<(i64, Option<i64>)>> + Send;
+    /// Records a refusal for quota on a bucket, until `reset_at`.
+    fn exhaust(
+        &mut self,
+        fingerprint: &str,
+        bucket: Bucket,
+        reset_at: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Pauses a token (both APIs) until `until` (a secondary limit).
+    fn pause(
+        &mut self,
+        fingerprint: &str,
+        until: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Marks a token invalid (401).
+    fn invalidate(
+        &mut self,
+        fingerprint: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Reconciles a bucket with an answer's figures (see `finish::reconcile`).
+    fn reconcile(
+        &mut self,
+        fingerprint: &str,
+        bucket: Bucket,
+        reported: Reported,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Every token with both buckets, most REST quota first.
+    fn token_rows(&mut self) -> impl Future<Output = Result<Vec<TokenRow>>> + Send;
+}
+
+/// Repositories: rounds, list marks, learned batch sizes; and what API servers serve.
+pub(crate) trait RepoSql: Send {
+    /// A repository's round and settings, locked for this transaction.
+    fn repo_round(&mut self, repo: &str) -> impl Future<Output = Result<Option<RepoRound>>> + Send;
+    /// Jobs of a round still queued or running, and failed.
+    fn round_jobs(
+        &mut self,
+        repo: &str,
+        round: i64,
+    ) -> impl Future<Output = Result<(i64, i64)>> + Send;
+    /// Writes a repository's settings for its new round.
+    fn start_round(&mut self, round: NewRound<'_>) -> impl Future<Output = Result<()>> + Send;
+    /// Raises the round's high-water mark to `newest`.
+    fn raise_high_water(
+        &mut self,
+        repo: &str,
+        round: i64,
+        newest: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Stores the list ETag a refresh starts with (all `None`: forgets it).
+    fn set_list_etag(
+        &mut self,
+        repo: &str,
+        round: i64,
+        etag: Option<&str>,
+        token: Option<&str>,
+        url: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// What GraphQL taught about a repository's batch size, locked for this transaction.
+    fn learned_batch(
+        &mut self,
+        repo: &str,
+    ) -> impl Future<Output = Result<Option<LearnedBatch>>> + Send;
+    /// Stores a batch size learned, counting one query (and a timeout).
+    fn set_learned_batch(
+        &mut self,
+        repo: &str,
+        learned: LearnedBatch,
+        timed_out: bool,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Records whether an API server serves GraphQL (`reason`: why not).
+    fn set_graphql(
+        &mut self,
+        api_url: &str,
+        available: bool,
+        reason: Option<&str>,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Servers known not to serve GraphQL: (API URL, reason, checked at).
+    fn graphql_unavailable(
+        &mut self,
+    ) -> impl Future<Output = Result<Vec<(String, String, i64)>>> + Send;
+}
+
+/// The data tables.
+pub(crate) trait DataSql: Send {
+    /// Upserts a page of child rows (`items`: a JSON array of arrays, in the order
+    /// `data::store_rows` builds them).
+    fn upsert_children(
+        &mut self,
+        page: ChildPage<'_>,
+        items: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Whether a PR is stored.
+    fn pull_known(&mut self, repo: &str, number: i64) -> impl Future<Output = Result<bool>> + Send;
+    fn upsert_pull(&mut self, pull: PullValues<'_>) -> impl Future<Output = Result<()>> + Send;
+    /// A 304 for a page: the rows it held last time are still current; marks them seen
+    /// in its round.
+    fn mark_seen(&mut self, page: ChildPage<'_>) -> impl Future<Output = Result<()>> + Send;
+    /// After the last page of a PR's endpoint in a round: deletes that PR's rows of the
+    /// endpoint the round did not see (gone upstream). Every earlier page of the round
+    /// is done by then: a page is queued only when the one before it completes.
+    fn sweep_unseen(&mut self, page: ChildPage<'_>) -> impl Future<Output = Result<()>> + Send;
+    /// Stores a page's ETag with the fingerprint of the token that got it (ETags are
+    /// tied to a token) and the next page it led to; a page without an ETag forgets the
+    /// old one.
+    fn remember_etag(
+        &mut self,
+        page_key: &str,
+        etag: Option<&str>,
+        token: &str,
+        next_url: Option<&str>,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Live `seedq work` processes.
+pub(crate) trait WorkerSql: Send {
+    /// Adds a worker row; with `if_missing`, only when there is none (whether it did).
+    fn add_worker(
+        &mut self,
+        id: &str,
+        pid: i64,
+        host: &str,
+        now: i64,
+        if_missing: bool,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Renews a worker's heartbeat and its running jobs' leases.
+    fn beat(
+        &mut self,
+        id: &str,
+        now: i64,
+        lease_expires_at: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn worker_beats(&mut self) -> impl Future<Output = Result<Vec<WorkerBeat>>> + Send;
+    fn delete_worker(&mut self, id: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Read-only queries for `status`, the live display and the summary.
+pub(crate) trait ReadSql: Send {
+    fn repo_rows(&mut self) -> impl Future<Output = Result<Vec<RepoRow>>> + Send;
+    /// A repository's jobs by state (`kind` empty).
+    fn jobs_by_state(&mut self, repo: &str) -> impl Future<Output = Result<Vec<JobCount>>> + Send;
+    /// A repository's queued, running and failed jobs by kind and state.
+    fn pending_by_kind(&mut self, repo: &str)
+        -> impl Future<Output = Result<Vec<JobCount>>> + Send;
+    /// A repository's done jobs by kind, with their 304s.
+    fn done_by_kind(&mut self, repo: &str) -> impl Future<Output = Result<Vec<JobCount>>> + Send;
+    fn pr_counts(&mut self, repo: &str) -> impl Future<Output = Result<PrCounts>> + Send;
+    fn repo_names(&mut self) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Failed jobs, newest first.
+    fn failed_jobs(&mut self, limit: i64) -> impl Future<Output = Result<Vec<FailedJob>>> + Send;
+    fn failed_count(&mut self) -> impl Future<Output = Result<i64>> + Send;
+    /// Jobs done since `since` and the earliest of their times.
+    fn done_since(&mut self, since: i64)
+        -> impl Future<Output = Result<(i64, Option<i64>)>> + Send;
+    fn worker_rows(&mut self) -> impl Future<Output = Result<Vec<WorkerRow>>> + Send;
+}

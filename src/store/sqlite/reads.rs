@@ -1,0 +1,114 @@
+//! The read-only queries of `status` on SQLite. In WAL mode they never block the
+//! workers, nor wait for them.
+
+use crate::store::sql::{FailedJob, JobCount, PrCounts, ReadSql, RepoRow, WorkerRow};
+use crate::store::Result;
+use sqlx::SqliteConnection;
+
+impl ReadSql for SqliteConnection {
+    async fn repo_rows(&mut self) -> Result<Vec<RepoRow>> {
+        Ok(sqlx::query_as!(
+            RepoRow,
+            "SELECT name, endpoints, gql_batch, gql_queries, gql_timeouts FROM repos ORDER BY name"
+        )
+        .fetch_all(&mut *self)
+        .await?)
+    }
+
+    async fn jobs_by_state(&mut self, repo: &str) -> Result<Vec<JobCount>> {
+        // Served by the (repo, state) index alone.
+        Ok(sqlx::query_as!(
+            JobCount,
+            r#"SELECT '' AS "kind!: String", state, count(*) AS "jobs!: i64",
+                      0 AS "not_modified!: i64"
+               FROM job_queue WHERE repo = ? GROUP BY state"#,
+            repo
+        )
+        .fetch_all(&mut *self)
+        .await?)
+    }
+
+    async fn pending_by_kind(&mut self, repo: &str) -> Result<Vec<JobCount>> {
+        Ok(sqlx::query_as!(
+            JobCount,
+            r#"SELECT kind, state, count(*) AS "jobs!: i64", 0 AS "not_modified!: i64"
+               FROM job_queue
+               WHERE repo = ? AND state IN ('queued', 'running', 'failed') GROUP BY kind, state"#,
+            repo
+        )
+        .fetch_all(&mut *self)
+        .await?)
+    }
+
+    async fn done_by_kind(&mut self, repo: &str) -> Result<Vec<JobCount>> {
+        Ok(sqlx::query_as!(
+            JobCount,
+            r#"SELECT kind, 'done' AS "state!: String", count(*) AS "jobs!: i64",
+                      coalesce(sum(not_modified), 0) AS "not_modified!: i64"
+               FROM job_queue WHERE repo = ? AND state = 'done' GROUP BY kind"#,
+            repo
+        )
+        .fetch_all(&mut *self)
+        .await?)
+    }
+
+    async fn pr_counts(&mut self, repo: &str) -> Result<PrCounts> {
+        Ok(sqlx::query_as!(
+            PrCounts,
+            r#"SELECT (SELECT count(*) FROM gh_pulls WHERE repo = ?1) AS "discovered!: i64",
+                      (SELECT min(number) FROM gh_pulls WHERE repo = ?1) AS "lowest: i64",
+                      (SELECT max(number) FROM gh_pulls WHERE repo = ?1) AS "highest: i64",
+                      (SELECT count(DISTINCT pr_number) FROM job_queue
+                       WHERE repo = ?1 AND state <> 'done' AND pr_number IS NOT NULL)
+                          AS "incomplete!: i64""#,
+            repo
+        )
+        .fetch_one(&mut *self)
+        .await?)
+    }
+
+    async fn repo_names(&mut self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar!("SELECT name FROM repos ORDER BY name")
+            .fetch_all(&mut *self)
+            .await?)
+    }
+
+    async fn failed_jobs(&mut self, limit: i64) -> Result<Vec<FailedJob>> {
+        Ok(sqlx::query_as!(
+            FailedJob,
+            "SELECT id, repo, kind, pr_number, page, attempts, last_error FROM job_queue
+             WHERE state = 'failed' ORDER BY updated_at DESC, id LIMIT ?",
+            limit
+        )
+        .fetch_all(&mut *self)
+        .await?)
+    }
+
+    async fn failed_count(&mut self) -> Result<i64> {
+        Ok(sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!: i64" FROM job_queue WHERE state = 'failed'"#
+        )
+        .fetch_one(&mut *self)
+        .await?)
+    }
+
+    async fn done_since(&mut self, since: i64) -> Result<(i64, Option<i64>)> {
+        let row = sqlx::query!(
+            r#"SELECT count(*) AS "n!: i64", min(updated_at) AS "first: i64"
+               FROM job_queue WHERE state = 'done' AND updated_at >= ?"#,
+            since
+        )
+        .fetch_one(&mut *self)
+        .await?;
+        Ok((row.n, row.first))
+    }
+
+    async fn worker_rows(&mut self) -> Result<Vec<WorkerRow>> {
+        Ok(sqlx::query_as!(
+            WorkerRow,
+            "SELECT pid, host, started_at, heartbeat_at FROM workers ORDER BY started_at"
+        )
+        .fetch_all(&mut *self)
+        .await?)
+    }
+}
