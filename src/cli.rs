@@ -7,11 +7,12 @@ use std::path::PathBuf;
 #[command(
     name = "seedq",
     version,
-    about = "Seed a SQLite database with GitHub pull-request history, as fast as your tokens allow",
+    about = "Seed a SQLite or PostgreSQL database with GitHub pull-request history, as fast as your tokens allow",
     after_help = "Example:\n  export GITHUB_SEEDING_TOKENS=ghp_aaa,ghp_bbb\n  seedq enqueue rust-lang/cargo\n  seedq work\n  sqlite3 seedq.db 'select number, title from pull_requests limit 5'"
 )]
 pub struct Cli {
-    /// The SQLite database file.
+    /// The database: a SQLite file, or a PostgreSQL database as
+    /// postgres://USER@HOST[:PORT]/DB (a password in the URL is masked in messages).
     #[arg(long, global = true, env = "SEEDQ_DB", default_value = "seedq.db")]
     pub db: PathBuf,
 
@@ -74,6 +75,14 @@ pub enum Command {
         after_help = "Example:\n  seedq retry                      # every failed job\n  seedq retry --repo acme/widgets\n  seedq retry --id 1234"
     )]
     Retry(RetryArgs),
+    /// Copy the whole seed (queue, tokens' quota, ETags, data) into another database, a
+    /// SQLite file or PostgreSQL, new or empty; `work` there goes on where this one
+    /// stopped and fetches again no page that was done.
+    #[command(
+        name = "copy-to",
+        after_help = "Example:\n  seedq --db seedq.db copy-to postgres://seedq@db.internal/seedq\n  seedq --db postgres://seedq@db.internal/seedq work --workers 4"
+    )]
+    CopyTo(CopyToArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  seedq completions bash > ~/.local/share/bash-completion/completions/seedq\n  seedq completions zsh > \"${fpath[1]}/_seedq\""
@@ -198,6 +207,14 @@ pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyToArgs {
+    /// The database to fill: a SQLite file path (created if missing), or
+    /// postgres://USER@HOST[:PORT]/DB (an empty database).
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One file per subcommand. Each returns the process exit code, or an error that
 //! `main` turns into a message and a code.
 
+pub mod copy;
 pub mod enqueue;
 pub mod retry;
 pub mod status;

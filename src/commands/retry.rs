@@ -17,7 +17,7 @@ pub async fn run(cli: &Cli, args: &RetryArgs) -> anyhow::Result<u8> {
             store.close().await;
             return Err(UsageError(format!(
                 "{repo} is not queued in {}; `seedq status` lists the repositories",
-                cli.db.display()
+                crate::store::shown(&cli.db)
             ))
             .into());
         }

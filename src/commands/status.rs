@@ -122,7 +122,7 @@ fn document(cli: &Cli, snapshot: &Snapshot, seen: &Seen) -> serde_json::Value {
         .collect();
     let mut document = json!({
         "schema_version": JSON_SCHEMA_VERSION,
-        "database": cli.db.display().to_string(),
+        "database": crate::store::shown(&cli.db),
         "generated_at": iso(Some(now)),
         "repos": snapshot.repos,
         "tokens": tokens,
@@ -159,7 +159,7 @@ fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen) {
     let now = snapshot.taken_at;
     let (failed, failed_total, workers, estimate) =
         (seen.failed, seen.failed_total, seen.workers, seen.estimate);
-    println!("database {}", cli.db.display());
+    println!("database {}", crate::store::shown(&cli.db));
     match workers {
         [] => println!("no `seedq work` is running"),
         [w] => println!(
@@ -323,9 +323,12 @@ fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen) {
         }
         if failed_total > failed.len() as i64 {
             println!(
-                "  … and {} more: sqlite3 {} \"select id, last_error from jobs where state = 'failed'\"",
+                "  … and {} more: {}",
                 thousands(failed_total - failed.len() as i64),
-                cli.db.display()
+                crate::store::shell_query(
+                    &cli.db,
+                    "select id, last_error from jobs where state = 'failed'"
+                )
             );
         }
     }

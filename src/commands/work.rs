@@ -76,7 +76,7 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
     }
     tracing::info!(
         "working on {} with {} token(s) and {workers} worker(s)",
-        cli.db.display(),
+        crate::store::shown(&cli.db),
         pool.len()
     );
     let started = Instant::now();

@@ -22,7 +22,7 @@
 
 use super::batch_size;
 use super::claim::{claim_in, Claim, ClaimFor};
-use super::db::{write_tx, Db};
+use super::db::{retryable, write_tx, Db};
 use super::finish::{apply_token_event, finish_in};
 use super::jobs::{BatchFeedback, ClaimedJob, Finished, Outcome, TokenEvent};
 use super::sql::Sql;
@@ -173,10 +173,25 @@ async fn run(db: Db, mut receiver: mpsc::UnboundedReceiver<Pending>, counts: Arc
     }
 }
 
-/// Applies `requests` in order in one transaction.
+/// Applies `requests` in order in one transaction; again, up to a few times, when the
+/// database failed it to break a deadlock with another process's transaction.
 async fn apply(db: &Db, requests: &[Request]) -> Result<Vec<Reply>> {
-    Ok(write_tx!(db, |tx| apply_in(tx, requests).await?))
+    let mut tries = 1;
+    loop {
+        let applied: Result<Vec<Reply>> =
+            async { Ok(write_tx!(db, |tx| apply_in(tx, requests).await?)) }.await;
+        match applied {
+            Err(e) if tries < MAX_TRIES && retryable(&e) => {
+                tracing::debug!("a transaction was failed to break a deadlock ({e}); again");
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
 }
+
+/// Most times a transaction that the database failed to break a deadlock is applied.
+const MAX_TRIES: u32 = 5;
 
 /// Applies `requests` in order inside the caller's transaction.
 async fn apply_in(tx: &mut impl Sql, requests: &[Request]) -> Result<Vec<Reply>> {
@@ -211,7 +226,7 @@ async fn apply_in(tx: &mut impl Sql, requests: &[Request]) -> Result<Vec<Reply>>
     Ok(replies)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::*;
     use crate::github::pages::Rows;
@@ -299,6 +314,8 @@ mod tests {
     fn pool(store: &Store) -> &sqlx::SqlitePool {
         match &store.db {
             Db::Sqlite(db) => &db.pool,
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("the tests open a SQLite file"),
         }
     }
 

@@ -17,15 +17,19 @@
 mod batch_size;
 mod claim;
 mod commit;
+pub mod copy;
 mod data;
 mod db;
 mod finish;
 pub mod jobs;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod process;
 pub mod queue;
 pub mod rounds;
 pub mod servers;
 mod sql;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 pub mod status;
 pub mod tokens;
@@ -45,6 +49,9 @@ pub enum StoreError {
     /// The database the user pointed at cannot be used; exit 2, nothing written.
     #[error("{0}")]
     Refused(String),
+    /// The database server could not be reached (it may come back); exit 1.
+    #[error("{0}")]
+    Unreachable(String),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -83,7 +90,14 @@ impl Store {
     /// Opens the database `--db` names, refusing what is not a seedq database or was
     /// written by a newer seedq; then applies pending migrations.
     pub async fn open(location: &Path, create: Create, max_connections: u32) -> Result<Store> {
-        let db = Db::Sqlite(sqlite::Db::open(location, create, max_connections).await?);
+        let db = match postgres_url(location)? {
+            #[cfg(feature = "postgres")]
+            Some(url) => Db::Postgres(postgres::Db::open(url, create, max_connections).await?),
+            #[cfg(feature = "sqlite")]
+            None => Db::Sqlite(sqlite::Db::open(location, create, max_connections).await?),
+            #[allow(unreachable_patterns)]
+            _ => return Err(not_built(location)),
+        };
         Ok(Store::with(db, location))
     }
 
@@ -91,7 +105,14 @@ impl Store {
     /// workers (the live display): it never takes a connection a worker needs. It
     /// applies no migrations and cannot write.
     pub async fn open_reader(location: &Path) -> Result<Store> {
-        let db = Db::Sqlite(sqlite::Db::open_reader(location).await?);
+        let db = match postgres_url(location)? {
+            #[cfg(feature = "postgres")]
+            Some(url) => Db::Postgres(postgres::Db::open_reader(url).await?),
+            #[cfg(feature = "sqlite")]
+            None => Db::Sqlite(sqlite::Db::open_reader(location).await?),
+            #[allow(unreachable_patterns)]
+            _ => return Err(not_built(location)),
+        };
         Ok(Store::with(db, location))
     }
 
@@ -104,16 +125,43 @@ impl Store {
         }
     }
 
-    /// The database as `--db` named it.
-    pub fn location(&self) -> &Path {
-        &self.location
+    /// The database as `--db` named it, a password masked.
+    pub fn shown(&self) -> String {
+        shown(&self.location)
+    }
+
+    /// Whether the store is on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        #[cfg(feature = "postgres")]
+        return matches!(self.db, Db::Postgres(_));
+        #[cfg(not(feature = "postgres"))]
+        false
     }
 
     /// Folds SQLite's write-ahead log back into the main file and truncates it
     /// (nothing to do on PostgreSQL).
     pub async fn checkpoint(&self) -> Result<()> {
         match &self.db {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(db) => db.checkpoint().await,
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// Calls `on_work` whenever another process added jobs, until `stop`: a hint for
+    /// idle workers, which also poll. PostgreSQL tells (`LISTEN`); on SQLite, the
+    /// processes of one host poll the file, and this returns at once.
+    pub async fn listen_for_work(
+        &self,
+        on_work: impl Fn(),
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        match &self.db {
+            #[cfg(feature = "sqlite")]
+            Db::Sqlite(_) => drop((on_work, stop)),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(db) => db.listen(on_work, stop).await,
         }
     }
 
@@ -123,7 +171,70 @@ impl Store {
             tracing::debug!("group commit: {requests} job writes in {transactions} transactions");
         }
         match &self.db {
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(db) => db.close().await,
+            #[cfg(feature = "postgres")]
+            Db::Postgres(db) => db.close().await,
         }
     }
+}
+
+/// `--db` as messages show it: a file path, or a URL with its password masked.
+pub fn shown(location: &Path) -> String {
+    let location = location.to_string_lossy();
+    match is_postgres(&location) {
+        true => mask_password(&location),
+        false => location.into_owned(),
+    }
+}
+
+/// The command that runs `sql` on the database `--db` names: `sqlite3` for a file,
+/// `psql` for PostgreSQL.
+pub fn shell_query(location: &Path, sql: &str) -> String {
+    let shown = shown(location);
+    match is_postgres(&shown) {
+        true => format!("psql {shown} -c \"{sql}\""),
+        false => format!("sqlite3 {shown} \"{sql}\""),
+    }
+}
+
+/// Whether `--db` names a PostgreSQL database (a `postgres://` or `postgresql://`
+/// URL) rather than a SQLite file.
+pub fn is_postgres(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+/// A PostgreSQL URL with its password (if any) masked, for messages and logs.
+pub fn mask_password(location: &str) -> String {
+    match url::Url::parse(location) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "the PostgreSQL URL given with --db".to_owned(),
+    }
+}
+
+/// The URL, when `location` names a PostgreSQL database.
+fn postgres_url(location: &Path) -> Result<Option<&str>> {
+    let text = location.to_str();
+    match text.filter(|t| is_postgres(t)) {
+        Some(url) => Ok(Some(url)),
+        None if location.to_string_lossy().contains("://") => Err(StoreError::Refused(format!(
+            "--db {}: only postgres:// (or postgresql://) URLs are databases; anything else \
+             is a SQLite file path",
+            mask_password(&location.to_string_lossy())
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// The backend `location` asks for was left out of this build.
+#[allow(dead_code)]
+fn not_built(location: &Path) -> StoreError {
+    StoreError::Refused(format!(
+        "--db {}: this seedq was built without that backend (cargo features sqlite, postgres)",
+        mask_password(&location.to_string_lossy())
+    ))
 }

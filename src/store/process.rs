@@ -6,12 +6,24 @@ pub fn pid() -> i64 {
     i64::from(std::process::id())
 }
 
-/// The host name a worker row records (to tell whether a pid can be checked here).
+/// The host name a worker row records (to tell whether a pid can be checked here):
+/// `SEEDQ_HOST` when set (for containers that share a host name but not a process
+/// table), else the machine's.
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned())
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::env::var("SEEDQ_HOST")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_owned())
+            })
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "unknown".to_owned())
+    })
+    .clone()
 }
 
 /// Whether `pid` is a live (not zombie) process. Where `/proc` is missing the answer is

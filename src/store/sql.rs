@@ -543,3 +543,57 @@ pub(crate) trait ReadSql: Send {
         -> impl Future<Output = Result<(i64, Option<i64>)>> + Send;
     fn worker_rows(&mut self) -> impl Future<Output = Result<Vec<WorkerRow>>> + Send;
 }
+
+/// A table as `copy-to` moves it: its name and the columns it is ordered by (its
+/// primary key), in the order the tables are filled (foreign keys first).
+pub(crate) struct CopiedTable {
+    pub name: &'static str,
+    pub key: &'static str,
+}
+
+/// Every table of a seed that `copy-to` moves. `workers` stays: its rows are live
+/// processes of the source.
+pub(crate) const COPIED_TABLES: &[CopiedTable] = &[
+    CopiedTable { name: "repos", key: "name" },
+    CopiedTable { name: "token_state", key: "fingerprint" },
+    CopiedTable { name: "token_buckets", key: "fingerprint, bucket" },
+    CopiedTable { name: "api_servers", key: "api_url" },
+    CopiedTable { name: "job_queue", key: "id" },
+    CopiedTable { name: "page_etags", key: "page_key" },
+    CopiedTable { name: "gh_pulls", key: "repo, number" },
+    CopiedTable { name: "gh_pr_commits", key: "repo, pr_number, sha" },
+    CopiedTable { name: "gh_pr_reviews", key: "repo, pr_number, review_id" },
+    CopiedTable { name: "gh_pr_files", key: "repo, pr_number, filename" },
+    CopiedTable { name: "gh_check_runs", key: "repo, pr_number, check_run_id" },
+    CopiedTable { name: "gh_pr_comments", key: "repo, kind, comment_id" },
+];
+
+/// `copy-to`'s statements: whole tables as JSON, one page of rows at a time. Their
+/// text is built from [`COPIED_TABLES`] and the columns the schema lists, never from
+/// input, so they are the one place where queries are not checked at compile time:
+/// both schemas hold the same tables and columns (`tests/backends.rs` checks it).
+pub(crate) trait CopySql: Send {
+    /// A table's columns, in order.
+    fn columns(&mut self, table: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Starts a read-only snapshot: the pages read next are of one state of the database.
+    fn begin_snapshot(&mut self) -> impl Future<Output = Result<()>> + Send;
+    fn end_snapshot(&mut self) -> impl Future<Output = Result<()>> + Send;
+    /// A page of a table's rows, each a JSON object of `columns`, in `table.key` order.
+    fn rows_json(
+        &mut self,
+        table: &CopiedTable,
+        columns: &[String],
+        limit: i64,
+        offset: i64,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Inserts rows (a JSON array of objects of `columns`); how many.
+    fn insert_json(
+        &mut self,
+        table: &CopiedTable,
+        columns: &[String],
+        rows: &str,
+    ) -> impl Future<Output = Result<u64>> + Send;
+    /// What the database needs after rows were inserted with their ids (PostgreSQL:
+    /// the job id sequence moves past them).
+    fn after_copy(&mut self) -> impl Future<Output = Result<()>> + Send;
+}

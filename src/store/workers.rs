@@ -14,7 +14,7 @@ use super::{Result, Store};
 pub const STALE_AFTER_MS: i64 = 20_000;
 
 /// [`STALE_AFTER_MS`], or the test-only `SEEDQ_STALE_AFTER_MS`.
-fn stale_after_ms() -> i64 {
+pub(super) fn stale_after_ms() -> i64 {
     static STALE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
     *STALE.get_or_init(|| {
         std::env::var("SEEDQ_STALE_AFTER_MS")

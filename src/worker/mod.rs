@@ -158,6 +158,16 @@ pub async fn run(
         graphql_answered: AtomicBool::new(false),
     });
     let heartbeat = tokio::spawn(heartbeat(ctx.clone()));
+    // Other processes' new work wakes idle workers here at once (PostgreSQL).
+    let listener = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let stop = ctx.stop.clone();
+            ctx.store
+                .listen_for_work(|| ctx.wake.notify_waiters(), stop)
+                .await
+        })
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..settings.workers.max(1) {
         tasks.spawn(work_loop(ctx.clone()));
@@ -184,6 +194,7 @@ pub async fn run(
     }
     ctx.stop.cancel();
     let _ = heartbeat.await;
+    let _ = listener.await;
     store.deregister_worker(&owner).await?;
     if let Some(e) = first_error {
         return Err(e);

@@ -6,6 +6,7 @@
 //! `SQLITE_BUSY`; the busy timeout makes the loser wait instead of failing. One writer
 //! at a time also makes every claim's read-then-lease atomic without row locks.
 
+mod copy;
 mod data;
 mod queue;
 mod reads;

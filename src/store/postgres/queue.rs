@@ -1,0 +1,296 @@
+//! The queue's statements on PostgreSQL. A claim locks the jobs it reads `FOR UPDATE
+//! SKIP LOCKED`: a concurrent claim passes over them instead of waiting, and takes the
+//! next ones.
+
+use crate::store::jobs::Outcome;
+use crate::store::sql::{Candidate, Lease, Leased, QueueSql, QueueState, ReadyJob, Servable};
+use crate::store::Result;
+use sqlx::PgConnection;
+
+impl QueueSql for PgConnection {
+    async fn finish_job(
+        &mut self,
+        id: i64,
+        lease: i64,
+        outcome: &Outcome,
+        now: i64,
+    ) -> Result<u64> {
+        let done = match outcome {
+            Outcome::Done { rows, .. } => {
+                let not_modified = i64::from(rows.is_none());
+                sqlx::query!(
+                    "UPDATE job_queue SET state = 'done', lease_owner = NULL,
+                         lease_expires_at = NULL, last_error = NULL, points = 0,
+                         not_modified = not_modified + $1, updated_at = $2
+                     WHERE id = $3 AND lease = $4 AND state = 'running'",
+                    not_modified,
+                    now,
+                    id,
+                    lease
+                )
+                .execute(&mut *self)
+                .await?
+            }
+            Outcome::Requeue {
+                run_at,
+                refund_attempt,
+                error,
+                rest_only,
+            } => {
+                let refund = i64::from(*refund_attempt);
+                let rest_only = i64::from(*rest_only);
+                sqlx::query!(
+                    "UPDATE job_queue SET state = 'queued', attempts = GREATEST(attempts - $1, 0),
+                         run_at = $2, last_error = coalesce($3, last_error), lease_owner = NULL,
+                         lease_expires_at = NULL, token = NULL, bucket = NULL, points = 0,
+                         rest_only = GREATEST(rest_only, $4), updated_at = $5
+                     WHERE id = $6 AND lease = $7 AND state = 'running'",
+                    refund,
+                    run_at,
+                    error.as_deref(),
+                    rest_only,
+                    now,
+                    id,
+                    lease
+                )
+                .execute(&mut *self)
+                .await?
+            }
+            Outcome::Fail { error } => {
+                sqlx::query!(
+                    "UPDATE job_queue SET state = 'failed', last_error = $1, lease_owner = NULL,
+                         lease_expires_at = NULL, points = 0, updated_at = $2
+                     WHERE id = $3 AND lease = $4 AND state = 'running'",
+                    error,
+                    now,
+                    id,
+                    lease
+                )
+                .execute(&mut *self)
+                .await?
+            }
+        };
+        Ok(done.rows_affected())
+    }
+
+    async fn insert_jobs(&mut self, items: &str, now: i64) -> Result<()> {
+        // Jobs added wake the other processes' idle workers (`Db::listen`) when this
+        // transaction commits; PostgreSQL sends one notification per transaction.
+        sqlx::query_scalar!(
+            r#"WITH added AS (
+                   INSERT INTO job_queue (repo, kind, pr_number, page, url, dedup_key, priority,
+                                          run_at, created_at, updated_at, round, cursor, rest_only)
+                   SELECT j.value ->> 'repo', j.value ->> 'kind', (j.value ->> 'pr')::bigint,
+                          (j.value ->> 'page')::bigint, j.value ->> 'url', j.value ->> 'key',
+                          (j.value ->> 'priority')::bigint, $2, $2, $2,
+                          (j.value ->> 'round')::bigint, j.value ->> 'cursor',
+                          (j.value ->> 'rest_only')::bigint
+                   FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY AS j(value, n)
+                   ORDER BY j.n
+                   ON CONFLICT (dedup_key) DO NOTHING
+                   RETURNING id)
+               SELECT count(*) AS "notified!"
+               FROM (SELECT pg_notify('seedq_work', '') FROM (SELECT 1 FROM added LIMIT 1) one) n"#,
+            items,
+            now
+        )
+        .fetch_one(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn rescue_abandoned(&mut self, now: i64) -> Result<()> {
+        sqlx::query!(
+            "UPDATE job_queue
+             SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+                 last_error = CASE WHEN attempts >= max_attempts
+                     THEN 'its worker stopped while running it ' || attempts || ' times'
+                     ELSE last_error END,
+                 lease_owner = NULL, lease_expires_at = NULL, token = NULL, bucket = NULL,
+                 points = 0, updated_at = $1
+             WHERE state = 'running'
+               AND (lease_expires_at < $1 OR lease_owner IS NULL
+                    OR lease_owner NOT IN (SELECT id FROM workers))",
+            now
+        )
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn retry_failed(&mut self, repo: Option<&str>, id: Option<i64>, now: i64) -> Result<u64> {
+        let done = sqlx::query!(
+            "UPDATE job_queue SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1
+             WHERE state = 'failed' AND ($2::text IS NULL OR repo = $2)
+               AND ($3::bigint IS NULL OR id = $3)",
+            now,
+            repo,
+            id
+        )
+        .execute(&mut *self)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn next_ready(&mut self, servable: Servable, now: i64) -> Result<Option<ReadyJob>> {
+        let Servable {
+            graphql,
+            rest,
+            rest_any,
+        } = servable;
+        // The job with the ETag its page got in an earlier round (key: `page_key`).
+        let job = sqlx::query!(
+            r#"SELECT q.id, q.repo, q.kind, q.pr_number, q.page, q.url, q.cursor,
+                      q.rest_only = 1 AS "rest_only!", q.attempts, q.max_attempts, q.round,
+                      r.endpoints, r.round_since, r.pr_limit, r.pr_state, r.gql_batch,
+                      r.list_etag IS NULL AS "unmarked!",
+                      coalesce(e.etag, CASE WHEN q.url = r.list_etag_url THEN r.list_etag END)
+                          AS "etag?",
+                      coalesce(e.token, CASE WHEN q.url = r.list_etag_url THEN r.list_etag_token END)
+                          AS "etag_token?",
+                      e.next_url AS "etag_next?"
+               FROM job_queue q JOIN repos r ON r.name = q.repo
+               LEFT JOIN page_etags e
+                   ON e.page_key = q.repo || '|' || q.kind || '|'
+                                   || coalesce(q.pr_number::text, '') || '|' || q.page::text
+               WHERE q.state = 'queued' AND q.run_at <= $1
+                 AND (($2 AND q.rest_only = 0) OR ($3 AND (q.rest_only = 1 OR $4)))
+               ORDER BY q.priority, q.id LIMIT 1
+               FOR UPDATE OF q SKIP LOCKED"#,
+            now,
+            graphql,
+            rest,
+            rest_any
+        )
+        .fetch_optional(&mut *self)
+        .await?;
+        Ok(job.map(|j| ReadyJob {
+            id: j.id,
+            repo: j.repo,
+            kind: j.kind,
+            pr_number: j.pr_number,
+            page: j.page,
+            url: j.url,
+            cursor: j.cursor,
+            rest_only: j.rest_only,
+            attempts: j.attempts,
+            max_attempts: j.max_attempts,
+            round: j.round,
+            endpoints: j.endpoints,
+            round_since: j.round_since,
+            pr_limit: j.pr_limit,
+            pr_state: j.pr_state,
+            gql_batch: j.gql_batch,
+            unmarked: j.unmarked,
+            etag: j.etag,
+            etag_token: j.etag_token,
+            etag_next: j.etag_next,
+        }))
+    }
+
+    async fn queue_state(&mut self, now: i64) -> Result<QueueState> {
+        let state = sqlx::query!(
+            r#"SELECT (SELECT count(*) FROM job_queue WHERE state = 'running') AS "running!",
+                      (SELECT min(run_at) FROM job_queue WHERE state = 'queued') AS "next_run_at",
+                      (SELECT rest_only = 1 FROM job_queue WHERE state = 'queued' AND run_at <= $1
+                       ORDER BY priority, id LIMIT 1) AS "first_rest_only""#,
+            now
+        )
+        .fetch_one(&mut *self)
+        .await?;
+        Ok(QueueState {
+            running: state.running,
+            next_run_at: state.next_run_at,
+            first_rest_only: state.first_rest_only,
+        })
+    }
+
+    async fn batch_candidates(
+        &mut self,
+        repo: &str,
+        limit: i64,
+        now: i64,
+    ) -> Result<Vec<Candidate>> {
+        let rows = sqlx::query!(
+            r#"SELECT q.id, q.kind, q.page, p.changed_files AS "changed_files?"
+               FROM job_queue q
+               LEFT JOIN gh_pulls p ON p.repo = q.repo AND p.number = q.pr_number
+               WHERE q.state = 'queued' AND q.run_at <= $1 AND q.repo = $2
+                 AND q.rest_only = 0 AND q.kind <> 'pulls'
+               ORDER BY q.priority, q.id LIMIT $3
+               FOR UPDATE OF q SKIP LOCKED"#,
+            now,
+            repo,
+            limit
+        )
+        .fetch_all(&mut *self)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Candidate {
+                id: r.id,
+                kind: r.kind,
+                page: r.page,
+                changed_files: r.changed_files,
+            })
+            .collect())
+    }
+
+    async fn lease_rest(&mut self, id: i64, lease: Lease<'_>) -> Result<i64> {
+        Ok(sqlx::query_scalar!(
+            "UPDATE job_queue SET state = 'running', lease = lease + 1, lease_owner = $1,
+                 lease_expires_at = $2, token = $3, bucket = 'core', attempts = attempts + 1,
+                 updated_at = $4
+             WHERE id = $5 RETURNING lease",
+            lease.owner,
+            lease.expires_at,
+            lease.token,
+            lease.now,
+            id
+        )
+        .fetch_one(&mut *self)
+        .await?)
+    }
+
+    async fn lease_batch(
+        &mut self,
+        ids: &str,
+        first: i64,
+        points: i64,
+        lease: Lease<'_>,
+    ) -> Result<Vec<Leased>> {
+        let rows = sqlx::query!(
+            r#"UPDATE job_queue SET state = 'running', lease = lease + 1, lease_owner = $1,
+                   lease_expires_at = $2, token = $3, bucket = 'graphql',
+                   points = CASE WHEN id = $4 THEN $5::bigint ELSE 0 END, attempts = attempts + 1,
+                   updated_at = $6
+               WHERE id IN (SELECT jsonb_array_elements_text($7::text::jsonb)::bigint)
+               RETURNING id, kind, pr_number, page, url, cursor, attempts, max_attempts,
+                         round, lease"#,
+            lease.owner,
+            lease.expires_at,
+            lease.token,
+            first,
+            points,
+            lease.now,
+            ids
+        )
+        .fetch_all(&mut *self)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Leased {
+                id: r.id,
+                lease: r.lease,
+                kind: r.kind,
+                pr_number: r.pr_number,
+                page: r.page,
+                url: r.url,
+                cursor: r.cursor,
+                attempts: r.attempts,
+                max_attempts: r.max_attempts,
+                round: r.round,
+            })
+            .collect())
+    }
+}

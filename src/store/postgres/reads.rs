@@ -1,0 +1,116 @@
+//! The read-only queries of `status` on PostgreSQL. Each runs on its own snapshot and
+//! never waits for the workers' row locks. Text is ordered byte-wise (`COLLATE "C"`),
+//! as SQLite orders it.
+
+use crate::store::sql::{FailedJob, JobCount, PrCounts, ReadSql, RepoRow, WorkerRow};
+use crate::store::Result;
+use sqlx::PgConnection;
+
+impl ReadSql for PgConnection {
+    async fn repo_rows(&mut self) -> Result<Vec<RepoRow>> {
+        Ok(sqlx::query_as!(
+            RepoRow,
+            r#"SELECT name, endpoints, gql_batch, gql_queries, gql_timeouts FROM repos
+               ORDER BY name COLLATE "C""#
+        )
+        .fetch_all(&mut *self)
+        .await?)
+    }
+
+    async fn jobs_by_state(&mut self, repo: &str) -> Result<Vec<JobCount>> {
+        Ok(sqlx::query_as!(
+            JobCount,
+            r#"SELECT '' AS "kind!", state, count(*) AS "jobs!", 0::bigint AS "not_modified!"
+               FROM job_queue WHERE repo = $1 GROUP BY state"#,
+            repo
+        )
+        .fetch_all(&mut *self)
+        .await?)
+    }
+
+    async fn pending_by_kind(&mut self, repo: &str) -> Result<Vec<JobCount>> {
+        Ok(sqlx::query_as!(
+            JobCount,
+            r#"SELECT kind, state, count(*) AS "jobs!", 0::bigint AS "not_modified!"
+               FROM job_queue
+               WHERE repo = $1 AND state IN ('queued', 'running', 'failed') GROUP BY kind, state"#,
+            repo
+        )
+        .fetch_all(&mut *self)
+        .await?)
+    }
+
+    async fn done_by_kind(&mut self, repo: &str) -> Result<Vec<JobCount>> {
+        Ok(sqlx::query_as!(
+            JobCount,
+            r#"SELECT kind, 'done' AS "state!", count(*) AS "jobs!",
+                      coalesce(sum(not_modified), 0)::bigint AS "not_modified!"
+               FROM job_queue WHERE repo = $1 AND state = 'done' GROUP BY kind"#,
+            repo
+        )
+        .fetch_all(&mut *self)
+        .await?)
+    }
+
+    async fn pr_counts(&mut self, repo: &str) -> Result<PrCounts> {
+        Ok(sqlx::query_as!(
+            PrCounts,
+            r#"SELECT (SELECT count(*) FROM gh_pulls WHERE repo = $1) AS "discovered!",
+                      (SELECT min(number) FROM gh_pulls WHERE repo = $1) AS "lowest",
+                      (SELECT max(number) FROM gh_pulls WHERE repo = $1) AS "highest",
+                      (SELECT count(DISTINCT pr_number) FROM job_queue
+                       WHERE repo = $1 AND state <> 'done' AND pr_number IS NOT NULL)
+                          AS "incomplete!""#,
+            repo
+        )
+        .fetch_one(&mut *self)
+        .await?)
+    }
+
+    async fn repo_names(&mut self) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar!(r#"SELECT name FROM repos ORDER BY name COLLATE "C""#)
+                .fetch_all(&mut *self)
+                .await?,
+        )
+    }
+
+    async fn failed_jobs(&mut self, limit: i64) -> Result<Vec<FailedJob>> {
+        Ok(sqlx::query_as!(
+            FailedJob,
+            "SELECT id, repo, kind, pr_number, page, attempts, last_error FROM job_queue
+             WHERE state = 'failed' ORDER BY updated_at DESC, id LIMIT $1",
+            limit
+        )
+        .fetch_all(&mut *self)
+        .await?)
+    }
+
+    async fn failed_count(&mut self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM job_queue WHERE state = 'failed'"#)
+                .fetch_one(&mut *self)
+                .await?,
+        )
+    }
+
+    async fn done_since(&mut self, since: i64) -> Result<(i64, Option<i64>)> {
+        let row = sqlx::query!(
+            r#"SELECT count(*) AS "n!", min(updated_at) AS "first"
+               FROM job_queue WHERE state = 'done' AND updated_at >= $1"#,
+            since
+        )
+        .fetch_one(&mut *self)
+        .await?;
+        Ok((row.n, row.first))
+    }
+
+    async fn worker_rows(&mut self) -> Result<Vec<WorkerRow>> {
+        Ok(sqlx::query_as!(
+            WorkerRow,
+            "SELECT w.pid, w.host, w.started_at, w.heartbeat_at FROM workers w ORDER BY w.started_at"
+        )
+        .fetch_all(&mut *self)
+        .await?)
+    }
+}

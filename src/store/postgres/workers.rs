@@ -1,0 +1,80 @@
+//! Worker rows' statements on PostgreSQL.
+
+use crate::store::sql::{WorkerBeat, WorkerSql};
+use crate::store::Result;
+use sqlx::PgConnection;
+
+impl WorkerSql for PgConnection {
+    async fn add_worker(
+        &mut self,
+        id: &str,
+        pid: i64,
+        host: &str,
+        now: i64,
+        if_missing: bool,
+    ) -> Result<bool> {
+        let added = if if_missing {
+            sqlx::query!(
+                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $4)
+                 ON CONFLICT (id) DO NOTHING",
+                id,
+                pid,
+                host,
+                now
+            )
+            .execute(&mut *self)
+            .await?
+        } else {
+            sqlx::query!(
+                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $4)",
+                id,
+                pid,
+                host,
+                now
+            )
+            .execute(&mut *self)
+            .await?
+        };
+        Ok(added.rows_affected() > 0)
+    }
+
+    async fn beat(&mut self, id: &str, now: i64, lease_expires_at: i64) -> Result<()> {
+        sqlx::query!(
+            "UPDATE workers SET heartbeat_at = $1 WHERE id = $2",
+            now,
+            id
+        )
+        .execute(&mut *self)
+        .await?;
+        sqlx::query!(
+            "UPDATE job_queue SET lease_expires_at = $1 WHERE state = 'running' AND lease_owner = $2",
+            lease_expires_at,
+            id
+        )
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn worker_beats(&mut self) -> Result<Vec<WorkerBeat>> {
+        let rows = sqlx::query!("SELECT w.id, w.pid, w.host, w.heartbeat_at FROM workers w")
+            .fetch_all(&mut *self)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|w| WorkerBeat {
+                id: w.id,
+                pid: w.pid,
+                host: w.host,
+                heartbeat_at: w.heartbeat_at,
+            })
+            .collect())
+    }
+
+    async fn delete_worker(&mut self, id: &str) -> Result<()> {
+        sqlx::query!("DELETE FROM workers WHERE id = $1", id)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+}
