@@ -32,24 +32,6 @@ fn fake(prs: u32, config: FakeConfig) -> FakeGithub {
     })
 }
 
-/// Every row of a view, each as a JSON array of its columns, sorted.
-fn rows(h: &Harness, view: &str) -> Vec<String> {
-    let columns = h.texts(&format!(
-        "SELECT name FROM pragma_table_info('{view}') ORDER BY cid"
-    ));
-    let columns: Vec<String> = columns.into_iter().map(|c| c.unwrap()).collect();
-    let mut rows: Vec<String> = h
-        .texts(&format!(
-            "SELECT json_array({}) FROM {view}",
-            columns.join(", ")
-        ))
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
-    rows.sort();
-    rows
-}
-
 /// Seeds `REPO` from `fake` with `tokens` through `api`, with `enqueue_args`.
 fn seed(fake: &FakeGithub, tokens: &[String], api: &str, enqueue_args: &[&str]) -> Harness {
     let h = Harness::new(&fake.url(), tokens).api(api);
@@ -92,10 +74,10 @@ fn graphql_and_rest_fill_every_view_with_the_same_rows() {
     let graphql = seed(&fake, &[token(2)], "graphql", &[EVERY_ENDPOINT]);
     let auto = seed(&fake, &[token(3)], "auto", &[EVERY_ENDPOINT]);
     for view in VIEWS {
-        let expected = rows(&rest, view);
+        let expected = rest.rows(view);
         assert!(!expected.is_empty(), "{view} is empty");
-        assert_eq!(rows(&graphql, view), expected, "{view}: graphql and rest");
-        assert_eq!(rows(&auto, view), expected, "{view}: auto and rest");
+        assert_eq!(graphql.rows(view), expected, "{view}: graphql and rest");
+        assert_eq!(auto.rows(view), expected, "{view}: auto and rest");
     }
     assert_matches_truth(&graphql, &fake);
     // Review comments have no flat GraphQL list: REST fetches them, one per PR.
@@ -269,7 +251,7 @@ fn a_server_without_graphql_gets_rest_says_so_once_and_loses_nothing() {
     );
     assert_matches_truth(&h, &fake);
     for view in VIEWS {
-        assert_eq!(rows(&h, view), rows(&rest, view), "{view}");
+        assert_eq!(h.rows(view), rest.rows(view), "{view}");
     }
     // REST spent what a REST seed spends, plus the list's mark (which spares the
     // first refresh its list request).
@@ -379,7 +361,7 @@ fn kill_9_during_a_graphql_seed_loses_nothing_and_refetches_only_what_was_in_fli
     // Each row once, however often its page came.
     let dupes = h.count(
         "SELECT count(*) FROM (SELECT repo, pr_number, filename FROM pr_files
-         GROUP BY 1, 2, 3 HAVING count(*) > 1)",
+         GROUP BY 1, 2, 3 HAVING count(*) > 1) AS twice",
     );
     assert_eq!(dupes, 0);
     let refetched: u64 = fake
@@ -478,7 +460,7 @@ fn an_unknown_api_is_bad_input_exit_2_and_nothing_written() {
     let fake = fake(5, FakeConfig::default());
     let h = Harness::new(&fake.url(), &[token(1)]).api("soap");
     h.enqueue(REPO);
-    let before = std::fs::read(&h.db).unwrap();
+    let before = h.contents();
     let output = h.seedq().arg("work").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
@@ -486,10 +468,6 @@ fn an_unknown_api_is_bad_input_exit_2_and_nothing_written() {
         stderr.contains("soap") && stderr.contains("graphql"),
         "{stderr}"
     );
-    assert_eq!(
-        std::fs::read(&h.db).unwrap(),
-        before,
-        "the database is untouched"
-    );
+    assert_eq!(h.contents(), before, "the database is untouched");
     assert_eq!(fake.stats().total_requests, 0);
 }

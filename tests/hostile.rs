@@ -307,7 +307,7 @@ fn an_exhausted_answer_with_a_far_future_reset_parks_the_token_for_at_most_an_ho
     ]));
     let now = chrono::Utc::now().timestamp_millis();
     let reset =
-        h.count("SELECT max(reset_at) FROM token_buckets WHERE bucket = 'core' AND exhausted");
+        h.count("SELECT max(reset_at) FROM token_buckets WHERE bucket = 'core' AND exhausted = 1");
     assert!(reset > now + 3_000_000, "parked: {reset}");
     assert!(reset <= now + 3_660_000, "for at most an hour: {reset}");
 }
@@ -325,7 +325,7 @@ fn an_exhausted_answer_with_garbage_rate_limit_headers_still_parks_the_token() {
     ] {
         let (_fake, h) = one_token_parked_by(exhausted_with(extra));
         assert_eq!(
-            h.count("SELECT count(*) FROM token_buckets WHERE bucket = 'core' AND exhausted"),
+            h.count("SELECT count(*) FROM token_buckets WHERE bucket = 'core' AND exhausted = 1"),
             1
         );
     }

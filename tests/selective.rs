@@ -28,10 +28,13 @@ fn seed_with(h: &Harness, options: &[&str]) {
 }
 
 fn numbers(h: &Harness) -> Vec<u64> {
-    h.texts("SELECT CAST(number AS TEXT) FROM pull_requests ORDER BY number")
+    let mut numbers: Vec<u64> = h
+        .texts("SELECT CAST(number AS TEXT) FROM pull_requests")
         .into_iter()
         .map(|n| n.unwrap().parse().unwrap())
-        .collect()
+        .collect();
+    numbers.sort();
+    numbers
 }
 
 fn list_requests(fake: &FakeGithub) -> usize {
@@ -166,7 +169,7 @@ fn bad_enqueue_options_exit_2_and_write_nothing() {
             .code(2)
             .stderr(contains(message));
     }
-    assert!(!h.db.exists(), "no database was created");
+    assert!(!h.db_exists(), "no database was created");
 }
 
 #[test]

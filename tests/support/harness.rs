@@ -1,5 +1,10 @@
 //! The one harness of the integration tests: a temporary directory with a database
 //! path, the real `seedq` binary pointed at a fake GitHub, and SQL reads of the result.
+//!
+//! The database is a SQLite file in the temporary directory, or with
+//! `SEEDQ_TEST_BACKEND=postgres` a fresh PostgreSQL database of its own on the server
+//! that `SEEDQ_TEST_POSTGRES` names (default: the local one), dropped at the end: the
+//! same tests run on both backends (`scripts/test`).
 
 use assert_cmd::Command;
 use sqlx::Connection;
@@ -14,9 +19,12 @@ pub fn token(n: u32) -> String {
 }
 
 pub struct Harness {
-    /// Holds the database; removed when the test ends.
+    /// Holds the database (SQLite); removed when the test ends.
     pub dir: TempDir,
+    /// What `--db` is given: the SQLite file's path, or the PostgreSQL database's URL.
     pub db: PathBuf,
+    /// The PostgreSQL database of this test, dropped at the end.
+    postgres: Option<postgres::Scratch>,
     pub api_url: String,
     /// Comma-separated, as `GITHUB_SEEDING_TOKENS`.
     pub tokens: String,
@@ -25,12 +33,40 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// A harness on the backend this run tests (`SEEDQ_TEST_BACKEND`, SQLite by default).
     pub fn new(api_url: &str, tokens: &[String]) -> Harness {
+        Harness::on(postgres::wanted(), api_url, tokens)
+    }
+
+    /// A harness on a SQLite file, whatever backend this run tests.
+    pub fn on_sqlite(api_url: &str, tokens: &[String]) -> Harness {
+        Harness::on(false, api_url, tokens)
+    }
+
+    /// A harness on a fresh PostgreSQL database, whatever backend this run tests; `None`
+    /// (with one line saying so) when no server answers.
+    pub fn on_postgres(test: &str, api_url: &str, tokens: &[String]) -> Option<Harness> {
+        if !postgres::reachable() {
+            eprintln!(
+                "{test}: skipped: no PostgreSQL server at {} (set SEEDQ_TEST_POSTGRES)",
+                postgres::server()
+            );
+            return None;
+        }
+        Some(Harness::on(true, api_url, tokens))
+    }
+
+    fn on(postgres: bool, api_url: &str, tokens: &[String]) -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("seedq.db");
+        let postgres = postgres.then(postgres::Scratch::create);
+        let db = match &postgres {
+            Some(scratch) => PathBuf::from(&scratch.url),
+            None => dir.path().join("seedq.db"),
+        };
         Harness {
             dir,
             db,
+            postgres,
             api_url: api_url.to_owned(),
             tokens: tokens.join(","),
             api: "rest".to_owned(),
@@ -89,56 +125,236 @@ impl Harness {
         self.seedq().args(["enqueue", repo]).assert().success();
     }
 
-    /// One integer from a query (read-only connection).
-    pub fn count(&self, sql: &str) -> i64 {
-        let url = format!("sqlite://{}?mode=ro", self.db.display());
-        let sql = sql.to_owned();
-        block_on(async move {
-            let mut conn = sqlx::SqliteConnection::connect(&url)
-                .await
-                .expect("open db");
-            sqlx::query_scalar::<_, i64>(&sql)
-                .fetch_one(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        })
+    /// For a test about SQLite files (their header, permissions, journal): true, with
+    /// one line saying so, when this run is on PostgreSQL, where the test has nothing
+    /// to check (`tests/postgres.rs` holds PostgreSQL's own cases).
+    pub fn skip_unless_sqlite(&self, test: &str) -> bool {
+        if self.is_postgres() {
+            eprintln!("{test}: skipped on PostgreSQL (a SQLite file case)");
+        }
+        self.is_postgres()
     }
 
-    /// Runs one statement on a read-write connection (to set up or damage state).
-    pub fn execute(&self, sql: &str) {
-        let url = format!("sqlite://{}", self.db.display());
-        let sql = sql.to_owned();
-        block_on(async move {
-            let mut conn = sqlx::SqliteConnection::connect(&url)
+    /// Whether this test's database is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// Whether the database exists: the SQLite file, or any table in the PostgreSQL
+    /// database (which the harness creates empty).
+    pub fn db_exists(&self) -> bool {
+        match &self.postgres {
+            Some(scratch) => scratch.tables() > 0,
+            None => self.db.exists(),
+        }
+    }
+
+    /// The database's own shell running `sql`: `sqlite3 FILE` or `psql URL`.
+    pub fn shell(&self, sql: &str) -> std::process::Command {
+        let mut cmd = match self.postgres {
+            Some(_) => {
+                let mut psql = std::process::Command::new("psql");
+                psql.arg("-X").arg("-v").arg("ON_ERROR_STOP=1");
+                psql
+            }
+            None => std::process::Command::new("sqlite3"),
+        };
+        if self.postgres.is_some() {
+            cmd.arg(&self.db).arg("-c").arg(sql);
+        } else {
+            cmd.arg(&self.db).arg(sql);
+        }
+        cmd
+    }
+
+    /// Whether no seedq process is inside a write transaction now: SQLite's write lock
+    /// is free, or no seedq session of PostgreSQL is in an open transaction.
+    pub fn no_write_in_progress(&self) -> bool {
+        match &self.postgres {
+            Some(scratch) => postgres::run(&scratch.url, |mut conn| async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND application_name = 'seedq'
+                       AND state LIKE 'idle in transaction%'",
+                )
+                .fetch_one(&mut conn)
                 .await
-                .expect("open db");
-            sqlx::query(&sql)
-                .execute(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            })
+            .is_ok_and(|open| open == 0),
+            None => {
+                let url = format!("sqlite://{}", self.db.display());
+                block_on(async move {
+                    let Ok(mut conn) = sqlx::SqliteConnection::connect(&url).await else {
+                        return false;
+                    };
+                    let _ = sqlx::query("PRAGMA busy_timeout = 50")
+                        .execute(&mut conn)
+                        .await;
+                    let began = sqlx::query("BEGIN IMMEDIATE")
+                        .execute(&mut conn)
+                        .await
+                        .is_ok();
+                    if began {
+                        let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+                    }
+                    let _ = conn.close().await;
+                    began
+                })
+            }
+        }
+    }
+
+    /// Holds a read snapshot open (a read transaction that has read the jobs) for
+    /// `hold`, and says whether `progress` grew meanwhile: readers must not stop
+    /// the workers.
+    pub fn progresses_while_a_reader_holds_a_snapshot(
+        &self,
+        hold: Duration,
+        progress: impl Fn() -> i64,
+    ) -> bool {
+        let (url, postgres) = match &self.postgres {
+            Some(scratch) => (scratch.url.clone(), true),
+            None => (format!("sqlite://{}?mode=ro", self.db.display()), false),
+        };
+        let before = progress();
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let reader = std::thread::spawn(move || {
+            block_on(async move {
+                macro_rules! hold_on {
+                    ($conn:expr, $begin:expr) => {{
+                        let mut conn = $conn;
+                        sqlx::query($begin).execute(&mut conn).await.unwrap();
+                        sqlx::query("SELECT count(*) FROM jobs")
+                            .fetch_one(&mut conn)
+                            .await
+                            .unwrap();
+                        held_tx.send(()).unwrap();
+                        let _ = release_rx.recv();
+                        sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+                    }};
+                }
+                if postgres {
+                    let conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                    hold_on!(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+                } else {
+                    let conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                    hold_on!(conn, "BEGIN");
+                }
+            })
         });
+        held_rx.recv().unwrap();
+        std::thread::sleep(hold);
+        let after = progress();
+        release_tx.send(()).unwrap();
+        reader.join().unwrap();
+        after > before
+    }
+
+    /// One integer from a query.
+    pub fn count(&self, sql: &str) -> i64 {
+        self.try_count(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Runs statements on a read-write connection (to set up or damage state).
+    pub fn execute(&self, sql: &str) {
+        let sql = sql.to_owned();
+        let done = match &self.postgres {
+            Some(scratch) => postgres::run(&scratch.url, move |mut conn| async move {
+                sqlx::raw_sql(&sql).execute(&mut conn).await.map(|_| ())
+            }),
+            None => {
+                let url = format!("sqlite://{}", self.db.display());
+                block_on(async move {
+                    let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+                    sqlx::raw_sql(&sql).execute(&mut conn).await.map(|_| ())
+                })
+            }
+        };
+        done.unwrap_or_else(|e| panic!("execute: {e}"));
+    }
+
+    /// A table's or view's columns, in order.
+    pub fn columns(&self, table: &str) -> Vec<String> {
+        let sql = match self.postgres {
+            Some(_) => format!(
+                "SELECT column_name::text FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = '{table}'
+                 ORDER BY ordinal_position"
+            ),
+            None => format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"),
+        };
+        self.texts(&sql).into_iter().flatten().collect()
+    }
+
+    /// Every row of a table or view, each as a JSON array of its columns (the same
+    /// text on both backends), sorted.
+    pub fn rows(&self, table: &str) -> Vec<String> {
+        let columns = self.columns(table).join(", ");
+        let sql = match self.postgres {
+            Some(_) => format!("SELECT json_build_array({columns})::text FROM {table}"),
+            None => format!("SELECT json_array({columns}) FROM {table}"),
+        };
+        let mut rows: Vec<String> = self
+            .texts(&sql)
+            .into_iter()
+            .map(|row| {
+                let value: serde_json::Value =
+                    serde_json::from_str(&row.expect("a row")).expect("JSON");
+                value.to_string()
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    /// Everything the database holds, to compare before and after a command that must
+    /// write nothing: the SQLite file's bytes, or every PostgreSQL table's rows.
+    pub fn contents(&self) -> Vec<String> {
+        match self.postgres {
+            Some(_) => {
+                let tables = self.texts(
+                    "SELECT table_name::text FROM information_schema.tables
+                     WHERE table_schema = current_schema() ORDER BY table_name",
+                );
+                let mut contents = Vec::new();
+                for table in tables.into_iter().flatten() {
+                    contents.push(format!("{table}: {:?}", self.rows(&table)));
+                }
+                contents
+            }
+            None => vec![format!("{:?}", std::fs::read(&self.db).expect("the database"))],
+        }
     }
 
     /// The first column of every row, as text.
     pub fn texts(&self, sql: &str) -> Vec<Option<String>> {
-        let url = format!("sqlite://{}?mode=ro", self.db.display());
-        let sql = sql.to_owned();
-        block_on(async move {
-            let mut conn = sqlx::SqliteConnection::connect(&url)
-                .await
-                .expect("open db");
-            sqlx::query_scalar::<_, Option<String>>(&sql)
-                .fetch_all(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        })
+        let sql_owned = sql.to_owned();
+        let rows = match &self.postgres {
+            Some(scratch) => postgres::run(&scratch.url, move |mut conn| async move {
+                sqlx::query_scalar::<_, Option<String>>(&sql_owned)
+                    .fetch_all(&mut conn)
+                    .await
+            }),
+            None => {
+                let url = format!("sqlite://{}?mode=ro", self.db.display());
+                block_on(async move {
+                    let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+                    sqlx::query_scalar::<_, Option<String>>(&sql_owned)
+                        .fetch_all(&mut conn)
+                        .await
+                })
+            }
+        };
+        rows.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// Waits until `sql` counts at least `at_least`, or panics after `timeout`.
     pub fn wait_for(&self, sql: &str, at_least: i64, timeout: Duration) {
         let start = Instant::now();
         while start.elapsed() < timeout {
-            if self.db.exists() && self.try_count(sql).is_some_and(|n| n >= at_least) {
+            if self.db_exists() && self.try_count(sql).is_ok_and(|n| n >= at_least) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -146,16 +362,24 @@ impl Harness {
         panic!("timed out waiting for {sql} >= {at_least}");
     }
 
-    fn try_count(&self, sql: &str) -> Option<i64> {
-        let url = format!("sqlite://{}?mode=ro", self.db.display());
+    fn try_count(&self, sql: &str) -> Result<i64, sqlx::Error> {
         let sql = sql.to_owned();
-        block_on(async move {
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.ok()?;
-            sqlx::query_scalar::<_, i64>(&sql)
-                .fetch_one(&mut conn)
-                .await
-                .ok()
-        })
+        match &self.postgres {
+            // A sum is NUMERIC on PostgreSQL: every count is read as BIGINT.
+            Some(scratch) => postgres::run(&scratch.url, move |mut conn| async move {
+                let wrapped = format!("SELECT ({sql})::bigint");
+                sqlx::query_scalar::<_, i64>(&wrapped)
+                    .fetch_one(&mut conn)
+                    .await
+            }),
+            None => {
+                let url = format!("sqlite://{}?mode=ro", self.db.display());
+                block_on(async move {
+                    let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+                    sqlx::query_scalar::<_, i64>(&sql).fetch_one(&mut conn).await
+                })
+            }
+        }
     }
 }
 
@@ -189,4 +413,85 @@ pub fn refetched_pages(
         .collect();
     twice.sort();
     twice
+}
+
+/// The PostgreSQL side of the harness.
+pub mod postgres {
+    use sqlx::Connection;
+    use std::future::Future;
+
+    /// The server the PostgreSQL tests use (a database on it that exists, to connect
+    /// to while creating each test's own).
+    pub fn server() -> String {
+        std::env::var("SEEDQ_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    }
+
+    /// Whether the tests run on PostgreSQL (`SEEDQ_TEST_BACKEND=postgres`).
+    pub fn wanted() -> bool {
+        std::env::var("SEEDQ_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+    }
+
+    /// Whether the server answers a connection.
+    pub fn reachable() -> bool {
+        run(&server(), |conn| async move { conn.close().await }).is_ok()
+    }
+
+    /// Runs `f` on a new connection to `url`.
+    pub fn run<T, F, Fut>(url: &str, f: F) -> Result<T, sqlx::Error>
+    where
+        F: FnOnce(sqlx::PgConnection) -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        let url = url.to_owned();
+        super::block_on(async move {
+            let conn = sqlx::PgConnection::connect(&url).await?;
+            f(conn).await
+        })
+    }
+
+    /// A database of one test's own, dropped with it.
+    pub struct Scratch {
+        pub url: String,
+        name: String,
+    }
+
+    impl Scratch {
+        pub fn create() -> Scratch {
+            let name = format!("seedq_test_{}", uuid::Uuid::new_v4().simple());
+            let server = server();
+            let create = format!("CREATE DATABASE {name}");
+            run(&server, move |mut conn| async move {
+                sqlx::query(&create).execute(&mut conn).await.map(|_| ())
+            })
+            .unwrap_or_else(|e| panic!("cannot create a test database on {server}: {e}"));
+            let url = match server.rsplit_once('/') {
+                Some((root, _)) => format!("{root}/{name}"),
+                None => panic!("SEEDQ_TEST_POSTGRES={server}: expected postgres://USER@HOST/DB"),
+            };
+            Scratch { url, name }
+        }
+
+        /// Tables in the database.
+        pub fn tables(&self) -> i64 {
+            run(&self.url, |mut conn| async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM information_schema.tables
+                     WHERE table_schema = current_schema()",
+                )
+                .fetch_one(&mut conn)
+                .await
+            })
+            .unwrap_or(0)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            let _ = run(&server(), move |mut conn| async move {
+                sqlx::query(&drop).execute(&mut conn).await.map(|_| ())
+            });
+        }
+    }
 }
