@@ -62,10 +62,7 @@ pub async fn run(cli: &Cli, args: &CopyToArgs) -> anyhow::Result<u8> {
         rows("token_state"),
         rows("page_etags"),
     );
-    println!(
-        "go on there with: seedq --db {} work",
-        shown(&args.dest)
-    );
+    println!("go on there with: seedq --db {} work", shown(&args.dest));
     Ok(crate::commands::exit::OK)
 }
 

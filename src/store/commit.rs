@@ -17,12 +17,14 @@
 //! - A fenced request (its lease taken over) writes nothing and does not stop the others.
 //! - If a batch fails, it is rolled back and each request is applied again alone, so an
 //!   error reaches only the worker whose request caused it.
+//! - A batch first locks every token row in key order (PostgreSQL; SQLite's write lock
+//!   covers them), so two processes' batches never wait on each other in a circle.
 //! - The write lock is held for one batch at a time, never across an HTTP request: a
 //!   batch holds at most [`MAX_BATCH`] requests, all already answered by GitHub.
 
 use super::batch_size;
 use super::claim::{claim_in, Claim, ClaimFor};
-use super::db::{retryable, write_tx, Db};
+use super::db::{write_tx, Db};
 use super::finish::{apply_token_event, finish_in};
 use super::jobs::{BatchFeedback, ClaimedJob, Finished, Outcome, TokenEvent};
 use super::sql::Sql;
@@ -173,28 +175,16 @@ async fn run(db: Db, mut receiver: mpsc::UnboundedReceiver<Pending>, counts: Arc
     }
 }
 
-/// Applies `requests` in order in one transaction; again, up to a few times, when the
-/// database failed it to break a deadlock with another process's transaction.
+/// Applies `requests` in order in one transaction (again, when the database failed
+/// it to break a deadlock: see `write_tx!`).
 async fn apply(db: &Db, requests: &[Request]) -> Result<Vec<Reply>> {
-    let mut tries = 1;
-    loop {
-        let applied: Result<Vec<Reply>> =
-            async { Ok(write_tx!(db, |tx| apply_in(tx, requests).await?)) }.await;
-        match applied {
-            Err(e) if tries < MAX_TRIES && retryable(&e) => {
-                tracing::debug!("a transaction was failed to break a deadlock ({e}); again");
-                tries += 1;
-            }
-            other => return other,
-        }
-    }
+    Ok(write_tx!(db, |tx| apply_in(tx, requests).await?))
 }
-
-/// Most times a transaction that the database failed to break a deadlock is applied.
-const MAX_TRIES: u32 = 5;
 
 /// Applies `requests` in order inside the caller's transaction.
 async fn apply_in(tx: &mut impl Sql, requests: &[Request]) -> Result<Vec<Reply>> {
+    // Every request spends or credits some token: lock them all first, in one order.
+    tx.lock_tokens().await?;
     let mut replies = Vec::with_capacity(requests.len());
     for request in requests {
         let now = request.now;

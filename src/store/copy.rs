@@ -36,7 +36,10 @@ impl Store {
     pub async fn copy_to(&self, dest: &Store) -> Result<Copied> {
         let now = now_ms();
         let live = self.worker_rows().await?;
-        if let Some(w) = live.iter().find(|w| w.heartbeat_at > now - stale_after_ms()) {
+        if let Some(w) = live
+            .iter()
+            .find(|w| w.heartbeat_at > now - stale_after_ms())
+        {
             return Err(StoreError::Refused(format!(
                 "`seedq work` is running on {} (pid {} on {}); stop it before copying, so \
                  that nothing changes while the seed is read",

@@ -18,31 +18,52 @@ pub(crate) enum Db {
 }
 
 /// `write_tx!(db, |tx| body)`: runs `body` with `tx` bound to a new write
-/// transaction's connection, then commits and gives the body's value. A `?` or
-/// `return` in the body leaves without committing: the transaction is dropped, which
-/// rolls it back.
+/// transaction's connection, then commits and gives the body's value. A `?` in the
+/// body leaves without committing: the transaction is dropped, which rolls it back.
+/// A transaction that the database failed to break a deadlock or a serialization
+/// conflict (PostgreSQL) wrote nothing, and runs again, up to [`MAX_TRIES`] times in
+/// all: the body must not consume what it uses.
 macro_rules! write_tx {
-    ($db:expr, |$tx:ident| $body:expr) => {
-        match $db {
-            #[cfg(feature = "sqlite")]
-            $crate::store::db::Db::Sqlite(db) => {
-                let mut open = db.begin().await?;
-                let $tx = &mut *open;
-                let value = $body;
-                open.commit().await?;
-                value
+    ($db:expr, |$tx:ident| $body:expr) => {{
+        let mut tries = 1;
+        loop {
+            let attempt: $crate::store::Result<_> = async {
+                Ok(match $db {
+                    #[cfg(feature = "sqlite")]
+                    $crate::store::db::Db::Sqlite(db) => {
+                        let mut open = db.begin().await?;
+                        let $tx = &mut *open;
+                        let value = $body;
+                        open.commit().await?;
+                        value
+                    }
+                    #[cfg(feature = "postgres")]
+                    $crate::store::db::Db::Postgres(db) => {
+                        let mut open = db.begin().await?;
+                        let $tx = &mut *open;
+                        let value = $body;
+                        open.commit().await?;
+                        value
+                    }
+                })
             }
-            #[cfg(feature = "postgres")]
-            $crate::store::db::Db::Postgres(db) => {
-                let mut open = db.begin().await?;
-                let $tx = &mut *open;
-                let value = $body;
-                open.commit().await?;
-                value
+            .await;
+            match attempt {
+                Err(e)
+                    if tries < $crate::store::db::MAX_TRIES && $crate::store::db::retryable(&e) =>
+                {
+                    tracing::debug!("a transaction was failed to break a deadlock ({e}); again");
+                    tries += 1;
+                }
+                other => break other?,
             }
         }
-    };
+    }};
 }
+
+/// Most times a write transaction runs when the database keeps failing it to break
+/// deadlocks.
+pub(crate) const MAX_TRIES: u32 = 5;
 
 /// `read!(db, |conn| body)`: runs `body` with `conn` bound to a pooled connection, for
 /// reads outside any write transaction.

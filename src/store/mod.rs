@@ -206,13 +206,21 @@ pub fn is_postgres(location: &str) -> bool {
 
 /// A PostgreSQL URL with its password (if any) masked, for messages and logs.
 pub fn mask_password(location: &str) -> String {
-    match url::Url::parse(location) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        Ok(url) => url.to_string(),
-        Err(_) => "the PostgreSQL URL given with --db".to_owned(),
+    // By hand rather than through a URL parser: a URL that does not parse (and is
+    // refused for that) still names its password, and must not show it. The user
+    // information ends at the last `@` before any query: a password with an unescaped
+    // `/` or `@` is masked whole, and an `@` later on masks too much, never too little.
+    let Some((scheme, rest)) = location.split_once("://") else {
+        return location.to_owned();
+    };
+    let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..before_query].rfind('@') else {
+        return location.to_owned();
+    };
+    let (userinfo, host) = (&rest[..at], &rest[at..]);
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:…{host}"),
+        None => location.to_owned(),
     }
 }
 
@@ -237,4 +245,26 @@ fn not_built(location: &Path) -> StoreError {
         "--db {}: this seedq was built without that backend (cargo features sqlite, postgres)",
         mask_password(&location.to_string_lossy())
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_password;
+
+    #[test]
+    fn a_password_is_masked_in_any_url_parsable_or_not() {
+        for (url, shown) in [
+            ("postgres://u:secret@h:5432/db", "postgres://u:…@h:5432/db"),
+            ("postgres://u:se/cr@et@h/db?x=1", "postgres://u:…@h/db?x=1"),
+            (
+                "postgres://u:secret@h:99999/db",
+                "postgres://u:…@h:99999/db",
+            ),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("postgres://h/db", "postgres://h/db"),
+            ("/tmp/seedq.db", "/tmp/seedq.db"),
+        ] {
+            assert_eq!(mask_password(url), shown);
+        }
+    }
 }

@@ -85,7 +85,7 @@ impl Store {
         options: &ListOptions,
         now: i64,
     ) -> Result<Enqueued> {
-        let (round, round_since) = write_tx!(&self.db, |tx| {
+        let started = write_tx!(&self.db, |tx| 'round: {
             let existing = tx.repo_round(repo).await?;
             let defaults = RepoSettings {
                 endpoints: Kind::DEFAULT_PER_PR.map(Kind::as_str).join(","),
@@ -100,8 +100,8 @@ impl Store {
                 Some(row) => {
                     let (pending, failed) = tx.round_jobs(repo, row.round).await?;
                     if pending > 0 {
-                        // Nothing written: dropping the transaction rolls it back.
-                        return Ok(Enqueued::InProgress { round: row.round });
+                        // Nothing written.
+                        break 'round Err(row.round);
                     }
                     let stored = RepoSettings {
                         endpoints: row.endpoints,
@@ -154,8 +154,12 @@ impl Store {
                 round,
             };
             insert_jobs(tx, std::slice::from_ref(&first), now).await?;
-            (round, round_since)
+            Ok((round, round_since))
         });
+        let (round, round_since) = match started {
+            Ok(started) => started,
+            Err(round) => return Ok(Enqueued::InProgress { round }),
+        };
         Ok(if round == 1 {
             Enqueued::New
         } else {

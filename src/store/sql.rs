@@ -345,6 +345,12 @@ pub(crate) trait QueueSql: Send {
 
 /// The token table and its buckets.
 pub(crate) trait TokenSql: Send {
+    /// Locks every token bucket's row, always in the same order, until the transaction
+    /// ends. A group commit touches several tokens in whatever order its requests came
+    /// in; without this, two processes could each hold the row the other waits for
+    /// (PostgreSQL breaks such a deadlock only after a second). SQLite's write lock,
+    /// taken at `BEGIN IMMEDIATE`, already covers every row: nothing to do there.
+    fn lock_tokens(&mut self) -> impl Future<Output = Result<()>> + Send;
     /// Adds a token's row and both buckets if missing; an invalid token gets another
     /// chance.
     fn register_token(
@@ -554,24 +560,60 @@ pub(crate) struct CopiedTable {
 /// Every table of a seed that `copy-to` moves. `workers` stays: its rows are live
 /// processes of the source.
 pub(crate) const COPIED_TABLES: &[CopiedTable] = &[
-    CopiedTable { name: "repos", key: "name" },
-    CopiedTable { name: "token_state", key: "fingerprint" },
-    CopiedTable { name: "token_buckets", key: "fingerprint, bucket" },
-    CopiedTable { name: "api_servers", key: "api_url" },
-    CopiedTable { name: "job_queue", key: "id" },
-    CopiedTable { name: "page_etags", key: "page_key" },
-    CopiedTable { name: "gh_pulls", key: "repo, number" },
-    CopiedTable { name: "gh_pr_commits", key: "repo, pr_number, sha" },
-    CopiedTable { name: "gh_pr_reviews", key: "repo, pr_number, review_id" },
-    CopiedTable { name: "gh_pr_files", key: "repo, pr_number, filename" },
-    CopiedTable { name: "gh_check_runs", key: "repo, pr_number, check_run_id" },
-    CopiedTable { name: "gh_pr_comments", key: "repo, kind, comment_id" },
+    CopiedTable {
+        name: "repos",
+        key: "name",
+    },
+    CopiedTable {
+        name: "token_state",
+        key: "fingerprint",
+    },
+    CopiedTable {
+        name: "token_buckets",
+        key: "fingerprint, bucket",
+    },
+    CopiedTable {
+        name: "api_servers",
+        key: "api_url",
+    },
+    CopiedTable {
+        name: "job_queue",
+        key: "id",
+    },
+    CopiedTable {
+        name: "page_etags",
+        key: "page_key",
+    },
+    CopiedTable {
+        name: "gh_pulls",
+        key: "repo, number",
+    },
+    CopiedTable {
+        name: "gh_pr_commits",
+        key: "repo, pr_number, sha",
+    },
+    CopiedTable {
+        name: "gh_pr_reviews",
+        key: "repo, pr_number, review_id",
+    },
+    CopiedTable {
+        name: "gh_pr_files",
+        key: "repo, pr_number, filename",
+    },
+    CopiedTable {
+        name: "gh_check_runs",
+        key: "repo, pr_number, check_run_id",
+    },
+    CopiedTable {
+        name: "gh_pr_comments",
+        key: "repo, kind, comment_id",
+    },
 ];
 
 /// `copy-to`'s statements: whole tables as JSON, one page of rows at a time. Their
 /// text is built from [`COPIED_TABLES`] and the columns the schema lists, never from
 /// input, so they are the one place where queries are not checked at compile time:
-/// both schemas hold the same tables and columns (`tests/backends.rs` checks it).
+/// both schemas hold the same tables and columns (`tests/postgres.rs` checks it).
 pub(crate) trait CopySql: Send {
     /// A table's columns, in order.
     fn columns(&mut self, table: &str) -> impl Future<Output = Result<Vec<String>>> + Send;

@@ -37,11 +37,22 @@ impl CopySql for PgConnection {
         offset: i64,
     ) -> Result<Vec<String>> {
         let names: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
-        // Text keys in byte order, as SQLite orders them.
+        // Text keys in byte order, as SQLite orders them (numbers have no collation).
+        let text: Vec<String> = sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = $1
+               AND data_type IN ('text', 'character varying')",
+        )
+        .bind(table.name)
+        .fetch_all(&mut *self)
+        .await?;
         let key: Vec<String> = table
             .key
             .split(", ")
-            .map(|k| format!("\"{k}\" COLLATE \"C\""))
+            .map(|k| match text.iter().any(|t| t == k) {
+                true => format!("\"{k}\" COLLATE \"C\""),
+                false => format!("\"{k}\""),
+            })
             .collect();
         let sql = format!(
             "SELECT row_to_json(r)::text FROM (SELECT {} FROM \"{}\" ORDER BY {} LIMIT $1 OFFSET $2) r",
@@ -56,7 +67,12 @@ impl CopySql for PgConnection {
             .await?)
     }
 
-    async fn insert_json(&mut self, table: &CopiedTable, columns: &[String], rows: &str) -> Result<u64> {
+    async fn insert_json(
+        &mut self,
+        table: &CopiedTable,
+        columns: &[String],
+        rows: &str,
+    ) -> Result<u64> {
         let names: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
         let names = names.join(", ");
         let sql = format!(

@@ -27,7 +27,7 @@ use crate::store::mask_password as shown;
 use crate::store::{Create, Result, StoreError};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -65,12 +65,7 @@ impl Db {
     /// migrations, and its transactions are read-only.
     pub async fn open_reader(url: &str) -> Result<Db> {
         let options = options(url)?.options([("default_transaction_read_only", "on")]);
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await
-            .map_err(|e| refuse_connect(url, e))?;
+        let pool = pool(url, options, 1).await?;
         Ok(Db {
             pool,
             url: url.to_owned(),
@@ -143,16 +138,45 @@ fn options(url: &str) -> Result<PgConnectOptions> {
     // seedq never leaves a transaction idle (none is held across an HTTP request): a
     // session idle inside one for long is a process stopped there (Ctrl-Z, a frozen
     // host), whose row locks would stop every other process. The server ends it.
-    Ok(options
-        .application_name("seedq")
-        .options([("idle_in_transaction_session_timeout", "60s")]))
+    //
+    // A commit does not wait for its WAL to reach the disk (`synchronous_commit = off`,
+    // as SQLite's `synchronous = NORMAL`): a crash of seedq loses nothing, and a crash
+    // of the server loses at most its last fraction of a second of commits, whose pages
+    // are then fetched again; the database stays consistent either way. Waiting for the
+    // disk at every commit would bound the queue by the disk's flush rate instead.
+    Ok(options.application_name("seedq").options([
+        ("idle_in_transaction_session_timeout", "60s"),
+        ("synchronous_commit", "off"),
+    ]))
 }
 
 async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
+    pool(url, options(url)?, max_connections).await
+}
+
+/// How long the first connection may take before the server counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A pool on `options`, after one connection attempt that answers at once: a pool
+/// alone retries a refused connection until its acquire timeout, which is meant for a
+/// busy pool (120 s), not for a server that is not there.
+async fn pool(url: &str, options: PgConnectOptions, max_connections: u32) -> Result<PgPool> {
+    let first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+        .await
+        .map_err(|_| {
+            StoreError::Unreachable(format!(
+                "cannot connect to PostgreSQL at {}: no answer in {} s; is the server \
+                 running and reachable?",
+                shown(url),
+                CONNECT_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|e| refuse_connect(url, e))?;
+    first.close().await.ok();
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(120))
-        .connect_with(options(url)?)
+        .connect_with(options)
         .await
         .map_err(|e| refuse_connect(url, e))
 }

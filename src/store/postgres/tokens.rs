@@ -9,6 +9,16 @@ use crate::store::Result;
 use sqlx::PgConnection;
 
 impl TokenSql for PgConnection {
+    async fn lock_tokens(&mut self) -> Result<()> {
+        // The rows are locked as the sort returns them: in key order.
+        sqlx::query_scalar!(
+            "SELECT fingerprint FROM token_buckets ORDER BY fingerprint, bucket FOR UPDATE"
+        )
+        .fetch_all(&mut *self)
+        .await?;
+        Ok(())
+    }
+
     async fn register_token(&mut self, fingerprint: &str, label: &str, now: i64) -> Result<()> {
         sqlx::query!(
             "INSERT INTO token_state (fingerprint, label, updated_at) VALUES ($1, $2, $3)

@@ -47,7 +47,11 @@ impl WorkerSql for PgConnection {
         .execute(&mut *self)
         .await?;
         sqlx::query!(
-            "UPDATE job_queue SET lease_expires_at = $1 WHERE state = 'running' AND lease_owner = $2",
+            // A row locked now is being finished, released or taken over: its lease
+            // needs no renewal, and waiting for it could close a circle of waits.
+            "UPDATE job_queue SET lease_expires_at = $1
+             WHERE id IN (SELECT id FROM job_queue WHERE state = 'running' AND lease_owner = $2
+                          FOR UPDATE SKIP LOCKED)",
             lease_expires_at,
             id
         )

@@ -46,7 +46,12 @@ impl CopySql for SqliteConnection {
             .await?)
     }
 
-    async fn insert_json(&mut self, table: &CopiedTable, columns: &[String], rows: &str) -> Result<u64> {
+    async fn insert_json(
+        &mut self,
+        table: &CopiedTable,
+        columns: &[String],
+        rows: &str,
+    ) -> Result<u64> {
         let names: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
         let values: Vec<String> = columns
             .iter()

@@ -6,6 +6,10 @@ use crate::store::Result;
 use sqlx::SqliteConnection;
 
 impl TokenSql for SqliteConnection {
+    async fn lock_tokens(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     async fn register_token(&mut self, fingerprint: &str, label: &str, now: i64) -> Result<()> {
         sqlx::query!(
             "INSERT INTO token_state (fingerprint, label, updated_at) VALUES (?1, ?2, ?3)
