@@ -78,11 +78,7 @@ fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
     let on_postgres = support::harness::postgres::wanted();
     let processes = setting("SEEDQ_CHAOS_PROCESSES", if on_postgres { 3 } else { 2 });
     let seed = setting("SEEDQ_CHAOS_SEED", rand::random::<u32>() as u64);
-    let backend = if on_postgres {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
+    let backend = if on_postgres { "PostgreSQL" } else { "SQLite" };
     println!(
         "chaos on {backend}: --api {api}, {prs} PRs, {kills} kills of {processes} worker processes sharing the database, seed {seed} (SEEDQ_CHAOS_SEED={seed} reuses these random draws)"
     );

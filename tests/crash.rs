@@ -15,31 +15,6 @@ fn slow_fake(prs: u32) -> FakeGithub {
     })
 }
 
-fn assert_complete(h: &Harness, fake: &FakeGithub) {
-    let truth = fake.truth("acme/widgets");
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
-    assert_eq!(
-        h.count("SELECT count(*) FROM pull_requests") as u64,
-        truth.prs
-    );
-    assert_eq!(
-        h.count("SELECT count(*) FROM pr_commits") as u64,
-        truth.commits
-    );
-    assert_eq!(
-        h.count("SELECT count(*) FROM pr_reviews") as u64,
-        truth.reviews
-    );
-    assert_eq!(h.count("SELECT count(*) FROM pr_files") as u64, truth.files);
-    assert_eq!(
-        h.count("SELECT count(*) FROM pr_check_runs") as u64,
-        truth.check_runs
-    );
-}
-
 #[test]
 fn kill_9_mid_run_then_resume_loses_and_duplicates_nothing() {
     let fake = slow_fake(40);
@@ -68,7 +43,7 @@ fn kill_9_mid_run_then_resume_loses_and_duplicates_nothing() {
         .assert()
         .success();
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert_complete(&h, &fake);
+    h.assert_complete(&fake, "acme/widgets");
 
     let refetched: u64 = refetched_pages(&fake.stats().pages_served)
         .iter()
@@ -105,7 +80,7 @@ fn stop_with(signal_name: &str, expected_code: i32) {
     );
     assert_eq!(h.count("SELECT count(*) FROM workers"), 0);
     h.seedq().arg("work").assert().success();
-    assert_complete(&h, &fake);
+    h.assert_complete(&fake, "acme/widgets");
 }
 
 #[test]
@@ -120,7 +95,9 @@ fn sigterm_stops_cleanly_with_143() {
 
 #[test]
 fn two_processes_share_one_database_without_running_a_job_twice() {
-    let fake = slow_fake(60);
+    // 150 PRs: ~750 jobs at 15 ms each on 6 workers, seconds of work, so the reads
+    // below (and the held snapshot) happen while both processes are busy.
+    let fake = slow_fake(150);
     let h = Harness::new(&fake.url(), &[token(1), token(2)]);
     h.enqueue("acme/widgets");
     let first = h.spawn(&["work", "--workers", "3"]);
@@ -142,14 +119,21 @@ fn two_processes_share_one_database_without_running_a_job_twice() {
         }
         slowest_read = slowest_read.max(started.elapsed());
         saw_running = saw_running.max(h.count("SELECT count(*) FROM workers"));
-        if round == 2 {
+        if round == 1 {
+            // Once the workers are under way.
+            h.wait_for(
+                "SELECT count(*) FROM jobs WHERE state = 'done'",
+                10,
+                Duration::from_secs(30),
+            );
             let hold = Duration::from_millis(500);
             let progressed = h.progresses_while_a_reader_holds_a_snapshot(hold, || {
                 h.count("SELECT count(*) FROM jobs WHERE state = 'done'")
             });
+            let left = h.count("SELECT count(*) FROM jobs WHERE state <> 'done'");
             assert!(
                 progressed,
-                "the workers wrote while a reader held a snapshot"
+                "the workers wrote nothing while a reader held a snapshot ({left} jobs left)"
             );
         }
         std::thread::sleep(Duration::from_millis(30));
@@ -169,7 +153,7 @@ fn two_processes_share_one_database_without_running_a_job_twice() {
         slowest_read < Duration::from_secs(5),
         "a status read took {slowest_read:?}"
     );
-    assert_complete(&h, &fake);
+    h.assert_complete(&fake, "acme/widgets");
     let twice = refetched_pages(&fake.stats().pages_served);
     assert!(twice.is_empty(), "pages fetched twice: {twice:?}");
     // Both processes stored pages, and between them each page once.
@@ -272,7 +256,7 @@ fn kill_9_while_creating_or_opening_the_database_leaves_it_usable() {
     if !h.is_postgres() {
         assert_eq!(h.texts("PRAGMA integrity_check"), vec![Some("ok".into())]);
     }
-    assert_complete(&h, &fake);
+    h.assert_complete(&fake, "acme/widgets");
 }
 
 #[test]
@@ -333,7 +317,7 @@ fn a_worker_paused_past_its_heartbeat_does_not_run_jobs_twice_when_it_resumes() 
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{stderr}");
     }
-    assert_complete(&h, &fake);
+    h.assert_complete(&fake, "acme/widgets");
     let refetched: u64 = refetched_pages(&fake.stats().pages_served)
         .iter()
         .map(|(_, extra)| extra)
@@ -343,4 +327,3 @@ fn a_worker_paused_past_its_heartbeat_does_not_run_jobs_twice_when_it_resumes() 
         "{refetched} pages fetched twice; {in_flight_at_pause} were in flight at the pause"
     );
 }
-

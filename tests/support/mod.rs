@@ -4,3 +4,4 @@
 
 pub mod fake_github;
 pub mod harness;
+pub mod postgres;
