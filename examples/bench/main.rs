@@ -28,6 +28,10 @@
 #[path = "../../tests/support/fake_github/mod.rs"]
 mod fake_github;
 mod graphql;
+#[allow(dead_code)]
+#[path = "../../tests/support/postgres.rs"]
+mod pg_server;
+mod postgres;
 
 use fake_github::{FakeConfig, FakeGithub, RepoSpec, Stats, Truth};
 use std::collections::HashMap;
@@ -50,7 +54,7 @@ const APP_PER_HOUR: f64 = 15000.0;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let short = args.iter().any(|a| a == "--short");
-    // `--only quota|bulk|latency|graphql` runs one part (for profiling).
+    // `--only quota|bulk|latency|graphql|postgres` runs one part (for profiling).
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -72,38 +76,13 @@ fn main() {
     let full_windows = if short { 2 } else { 4 };
     let mut one_token_rate = None;
     for &tokens in token_counts {
-        let run = quota_run(&seedq, tokens, full_windows);
+        let run = quota_run(&seedq, tokens, full_windows, Setup::SQLITE);
         let rate = run.requests as f64 / run.wall.as_secs_f64();
         let base = *one_token_rate.get_or_insert(rate);
-        if run.requests != run.ideal_requests {
-            broken.push(format!(
-                "{tokens} token(s): {} requests sent, {} needed",
-                run.requests, run.ideal_requests
-            ));
-        }
-        if run.refused > (tokens * run.ideal_windows) as u64 {
-            broken.push(format!(
-                "{tokens} token(s): {} requests refused for quota, more than one per token per window",
-                run.refused
-            ));
-        }
+        run.check(&mut broken, &format!("{tokens} token(s)"), tokens);
         let section = format!("quota binds: {tokens} token(s) × {LIMIT} per {WINDOW:.2?} window, {} ms latency, default --workers", QUOTA_LATENCY.as_millis());
         table.section(&section);
-        table.row(
-            "requests sent (PRs)",
-            format!("{} ({})", run.requests, run.prs),
-            format!("{}", run.ideal_requests),
-            ratio(run.ideal_requests as f64, run.requests as f64),
-        );
-        table.row(
-            "wall time",
-            format!("{:.2} s", run.wall.as_secs_f64()),
-            format!("{:.2} s", run.ideal_wall.as_secs_f64()),
-            format!(
-                "utilization {:.3}",
-                run.ideal_wall.as_secs_f64() / run.wall.as_secs_f64()
-            ),
-        );
+        run.rows(&mut table, tokens);
         table.row(
             "windows used per token",
             format!("{}", run.windows),
@@ -117,12 +96,6 @@ fn main() {
             String::new(),
         );
         table.row(
-            "refused for quota",
-            format!("{}", run.refused),
-            format!("≤ {} (1/token/window)", tokens * run.ideal_windows),
-            String::new(),
-        );
-        table.row(
             "throughput",
             format!("{:.1} req/s = {:.2} × 1 token", rate, rate / base),
             format!("{tokens}.00 × 1 token"),
@@ -133,7 +106,7 @@ fn main() {
     // 2. Unlimited quota, no latency: the queue's own cost, memory and size.
     let sizes: &[u32] = if short { &[1000, 4000] } else { &[5000, 20000] };
     for &prs in sizes.iter().filter(|_| part("bulk")) {
-        let run = bulk_run(&seedq, prs, 4, Duration::ZERO, None);
+        let run = bulk_run(&seedq, prs, 4, Duration::ZERO, Setup::SQLITE);
         if run.requests != run.ideal_requests
             || run.refetched > 0
             || run.small_pages > 0
@@ -217,7 +190,7 @@ fn main() {
         &[(1, 30), (8, 200)]
     };
     for &(tokens, prs) in latency_tokens.iter().filter(|_| part("latency")) {
-        let run = bulk_run(&seedq, prs, tokens, REAL_LATENCY, None);
+        let run = bulk_run(&seedq, prs, tokens, REAL_LATENCY, Setup::SQLITE);
         let rate = run.requests as f64 / run.wall.as_secs_f64();
         let per_token_hour = rate * 3600.0 / tokens as f64;
         table.section(&format!(
@@ -249,6 +222,12 @@ fn main() {
         graphql::units_per_pr(&mut table, &mut broken, &seedq, prs);
         graphql::both_buckets(&mut table, &mut broken, &seedq, windows);
         graphql::heavy_mix(&mut table, &mut broken, &seedq, heavy);
+    }
+
+    // 5. PostgreSQL: the queue's cost with several processes, quota shared across
+    // them, and moving a seed over with copy-to.
+    if part("postgres") {
+        postgres::part(&mut table, &mut broken, &seedq, short);
     }
 
     table.print();
@@ -289,9 +268,72 @@ struct QuotaRun {
     late_ms: f64,
 }
 
+impl QuotaRun {
+    /// Adds to `broken` what the run did that the data did not need, or a limit broken.
+    fn check(&self, broken: &mut Vec<String>, what: &str, tokens: usize) {
+        if self.requests != self.ideal_requests {
+            broken.push(format!(
+                "{what}: {} requests sent, {} needed",
+                self.requests, self.ideal_requests
+            ));
+        }
+        if self.refused > (tokens * self.ideal_windows) as u64 {
+            broken.push(format!(
+                "{what}: {} requests refused for quota, more than one per token per window",
+                self.refused
+            ));
+        }
+    }
+
+    /// The rows every quota-bound run shows: requests, wall time, refusals.
+    fn rows(&self, table: &mut Table, tokens: usize) {
+        table.row(
+            "requests sent (PRs)",
+            format!("{} ({})", self.requests, self.prs),
+            format!("{}", self.ideal_requests),
+            ratio(self.ideal_requests as f64, self.requests as f64),
+        );
+        table.row(
+            "wall time",
+            format!("{:.2} s", self.wall.as_secs_f64()),
+            format!("{:.2} s", self.ideal_wall.as_secs_f64()),
+            format!(
+                "utilization {:.3}",
+                self.ideal_wall.as_secs_f64() / self.wall.as_secs_f64()
+            ),
+        );
+        table.row(
+            "refused for quota",
+            format!("{}", self.refused),
+            format!("≤ {} (1/token/window)", tokens * self.ideal_windows),
+            String::new(),
+        );
+    }
+}
+
+/// Where a seed runs: the database's backend, and how many `seedq work` processes
+/// share it (as processes on several hosts would).
+#[derive(Clone, Copy)]
+struct Setup {
+    postgres: bool,
+    processes: usize,
+}
+
+impl Setup {
+    const SQLITE: Setup = Setup {
+        postgres: false,
+        processes: 1,
+    };
+
+    /// A run's database: a fresh one on the PostgreSQL server, or a file in its directory.
+    fn database(self) -> Option<pg_server::Scratch> {
+        self.postgres.then(pg_server::Scratch::create)
+    }
+}
+
 /// A quota-bound seed with `tokens` tokens of [`LIMIT`] per [`WINDOW`], on a repository
 /// that needs `full_windows` full windows and a few requests of one more.
-fn quota_run(seedq: &Path, tokens: usize, full_windows: usize) -> QuotaRun {
+fn quota_run(seedq: &Path, tokens: usize, full_windows: usize, setup: Setup) -> QuotaRun {
     let per_window = tokens as u64 * LIMIT as u64;
     // Size the repository from its exact request count: the largest that needs no more
     // than `full_windows` windows and a twentieth of one.
@@ -319,7 +361,8 @@ fn quota_run(seedq: &Path, tokens: usize, full_windows: usize) -> QuotaRun {
     });
     let truth = fake.truth(&name);
     let ideal = ideal_requests(&truth);
-    let seed = seed(seedq, &fake.url(), &name, tokens, &[]);
+    let run = Run::new(seedq, &fake.url(), tokens, setup.database()).enqueued(&name);
+    let seed = work(&run, &[], setup.processes);
     let stats = fake.stats();
     let log = fake.requests_log();
     drop(fake);
@@ -389,13 +432,7 @@ struct BulkRun {
 }
 
 /// A seed of `prs` PRs with unlimited quota.
-fn bulk_run(
-    seedq: &Path,
-    prs: u32,
-    tokens: usize,
-    latency: Duration,
-    workers: Option<usize>,
-) -> BulkRun {
+fn bulk_run(seedq: &Path, prs: u32, tokens: usize, latency: Duration, setup: Setup) -> BulkRun {
     let name = format!("bench/bulk{prs}");
     let fake = FakeGithub::spawn(FakeConfig {
         repos: vec![RepoSpec::new(&name, prs)],
@@ -405,11 +442,8 @@ fn bulk_run(
         ..FakeConfig::default()
     });
     let truth = fake.truth(&name);
-    let worker_args: Vec<String> = workers
-        .map(|n| vec!["--workers".to_owned(), n.to_string()])
-        .unwrap_or_default();
-    let args: Vec<&str> = worker_args.iter().map(String::as_str).collect();
-    let seed = seed(seedq, &fake.url(), &name, tokens, &args);
+    let run = Run::new(seedq, &fake.url(), tokens, setup.database()).enqueued(&name);
+    let seed = work(&run, &[], setup.processes);
     let stats = fake.stats();
     drop(fake);
     BulkRun {
@@ -468,41 +502,86 @@ fn ideal_requests(truth: &Truth) -> u64 {
 
 struct Seed {
     work_wall: Duration,
+    /// The highest of the processes'.
     peak_rss_kb: u64,
-    /// CPU time of `seedq work` (user + system).
+    /// CPU time of `seedq work` (user + system, all processes).
     cpu: Duration,
     db_bytes: u64,
 }
 
-/// A seed's temporary directory (database inside) and how to run `seedq` on it: the
-/// database, API URL and tokens in the environment, never in argv.
+/// A seed's temporary directory and database (a file inside, or a PostgreSQL database
+/// of its own), and how to run `seedq` on it: the database, API URL and tokens in the
+/// environment, never in argv.
 struct Run {
     dir: tempfile::TempDir,
     seedq: PathBuf,
     api_url: String,
     tokens: Vec<String>,
+    postgres: Option<pg_server::Scratch>,
 }
 
 impl Run {
-    /// A fresh directory with `repo` enqueued for `tokens` bench tokens.
-    fn enqueue(seedq: &Path, api_url: &str, repo: &str, tokens: usize) -> Run {
-        let run = Run {
+    /// A fresh directory and database, for `tokens` bench tokens.
+    fn new(
+        seedq: &Path,
+        api_url: &str,
+        tokens: usize,
+        postgres: Option<pg_server::Scratch>,
+    ) -> Run {
+        Run {
             dir: tempfile::tempdir().expect("temp dir"),
             seedq: seedq.to_owned(),
             api_url: api_url.to_owned(),
             tokens: (0..tokens).map(|i| format!("ghp_bench{i:027}")).collect(),
-        };
-        let status = run
+            postgres,
+        }
+    }
+
+    /// A fresh SQLite run with `repo` enqueued.
+    fn enqueue(seedq: &Path, api_url: &str, repo: &str, tokens: usize) -> Run {
+        Run::new(seedq, api_url, tokens, None).enqueued(repo)
+    }
+
+    /// This run, once `seedq enqueue repo` succeeded.
+    fn enqueued(self, repo: &str) -> Run {
+        let status = self
             .command(&["enqueue", repo])
             .stdout(Stdio::null())
             .status()
             .expect("run seedq enqueue");
         assert!(status.success(), "seedq enqueue failed: {status}");
-        run
+        self
     }
 
+    /// The SQLite file (whether or not it is the run's database).
     fn db(&self) -> PathBuf {
         self.dir.path().join("seedq.db")
+    }
+
+    /// `--db`: the PostgreSQL database's URL, or the SQLite file.
+    fn location(&self) -> String {
+        match &self.postgres {
+            Some(scratch) => scratch.url.clone(),
+            None => self.db().to_string_lossy().into_owned(),
+        }
+    }
+
+    /// The database's size on disk: the SQLite file and its WAL, or PostgreSQL's
+    /// `pg_database_size` (tables, indexes and TOAST).
+    fn bytes(&self) -> u64 {
+        match &self.postgres {
+            Some(scratch) => pg_server::run(&scratch.url, |mut conn| async move {
+                sqlx::query_scalar::<_, i64>("SELECT pg_database_size(current_database())")
+                    .fetch_one(&mut conn)
+                    .await
+            })
+            .map_or(0, |n| n as u64),
+            None => ["seedq.db", "seedq.db-wal"]
+                .iter()
+                .filter_map(|f| std::fs::metadata(self.dir.path().join(f)).ok())
+                .map(|m| m.len())
+                .sum(),
+        }
     }
 
     /// `seedq ARGS` on this run's database.
@@ -511,7 +590,7 @@ impl Run {
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("SEEDQ_DB", self.db())
+            .env("SEEDQ_DB", self.location())
             .env("GITHUB_API_URL", &self.api_url)
             .env("GITHUB_SEEDING_TOKENS", self.tokens.join(","))
             // REST unless the run says otherwise (`--api` in `work_args`).
@@ -523,44 +602,47 @@ impl Run {
     }
 }
 
-/// Runs `seedq enqueue` then `seedq work` in a fresh temporary directory, polling the
-/// worker's peak RSS.
+/// Runs `seedq enqueue` then `seedq work` on a fresh SQLite file.
 fn seed(seedq: &Path, api_url: &str, repo: &str, tokens: usize, work_args: &[&str]) -> Seed {
-    let run = Run::enqueue(seedq, api_url, repo, tokens);
-    let (dir, command) = (&run.dir, |args: &[&str]| run.command(args));
+    work(&Run::enqueue(seedq, api_url, repo, tokens), work_args, 1)
+}
+
+/// Runs `processes` × `seedq work` on the run's database until all exit, polling their
+/// peak RSS and CPU time.
+fn work(run: &Run, work_args: &[&str], processes: usize) -> Seed {
     let mut args = vec!["work"];
     args.extend_from_slice(work_args);
     let started = Instant::now();
-    let mut child = command(&args).spawn().expect("run seedq work");
-    let status_path = PathBuf::from(format!("/proc/{}/status", child.id()));
-    let stat_path = PathBuf::from(format!("/proc/{}/stat", child.id()));
+    let mut children: Vec<_> = (0..processes)
+        .map(|_| run.command(&args).spawn().expect("run seedq work"))
+        .collect();
     let mut peak_rss_kb = 0;
-    let mut cpu_ticks = 0;
-    let status = loop {
-        if let Some(kb) = vm_hwm_kb(&status_path) {
-            peak_rss_kb = peak_rss_kb.max(kb);
+    let mut cpu_ticks = vec![0; processes];
+    let mut running = processes;
+    while running > 0 {
+        running = 0;
+        for (child, ticks) in children.iter_mut().zip(&mut cpu_ticks) {
+            if let Some(kb) = vm_hwm_kb(&PathBuf::from(format!("/proc/{}/status", child.id()))) {
+                peak_rss_kb = peak_rss_kb.max(kb);
+            }
+            if let Some(now) = cpu_ticks_of(&PathBuf::from(format!("/proc/{}/stat", child.id()))) {
+                *ticks = (*ticks).max(now);
+            }
+            match child.try_wait().expect("wait for seedq work") {
+                Some(status) => assert!(status.success(), "seedq work failed: {status}"),
+                None => running += 1,
+            }
         }
-        if let Some(ticks) = cpu_ticks_of(&stat_path) {
-            cpu_ticks = cpu_ticks.max(ticks);
+        if running > 0 {
+            std::thread::sleep(Duration::from_millis(20));
         }
-        if let Some(status) = child.try_wait().expect("wait for seedq work") {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let work_wall = started.elapsed();
-    assert!(status.success(), "seedq work failed: {status}");
-    let db_bytes = ["seedq.db", "seedq.db-wal"]
-        .iter()
-        .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
-        .map(|m| m.len())
-        .sum();
+    }
     Seed {
-        work_wall,
+        work_wall: started.elapsed(),
         peak_rss_kb,
         // Clock ticks are 1/100 s on Linux; the last poll is at most 20 ms before exit.
-        cpu: Duration::from_millis(cpu_ticks * 10),
-        db_bytes,
+        cpu: Duration::from_millis(cpu_ticks.iter().sum::<u64>() * 10),
+        db_bytes: run.bytes(),
     }
 }
 
