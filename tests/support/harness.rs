@@ -261,7 +261,10 @@ impl Harness {
         assert_eq!(count("SELECT count(*) FROM pr_commits"), truth.commits);
         assert_eq!(count("SELECT count(*) FROM pr_reviews"), truth.reviews);
         assert_eq!(count("SELECT count(*) FROM pr_files"), truth.files);
-        assert_eq!(count("SELECT count(*) FROM pr_check_runs"), truth.check_runs);
+        assert_eq!(
+            count("SELECT count(*) FROM pr_check_runs"),
+            truth.check_runs
+        );
     }
 
     /// One integer from a query.
