@@ -86,6 +86,41 @@ fn a_server_that_does_not_answer_is_exit_1_and_says_so() {
     assert!(stderr.contains("cannot connect"), "{stderr}");
 }
 
+/// Hosted servers often require TLS: `sslmode=require` in the URL connects over it.
+#[test]
+fn a_url_asking_for_tls_connects_over_tls() {
+    let Some(h) = Harness::on_postgres(
+        "a_url_asking_for_tls_connects_over_tls",
+        "http://127.0.0.1:1",
+        &[token(1)],
+    ) else {
+        return;
+    };
+    // Asked over a plain connection, so that this test's own TLS is not in question.
+    let plain = h.db.to_string_lossy().into_owned();
+    let offered = postgres::run(&plain, |mut conn| async move {
+        sqlx::query_scalar::<_, String>("SHOW ssl")
+            .fetch_one(&mut conn)
+            .await
+    });
+    if !offered.is_ok_and(|ssl| ssl == "on") {
+        println!("skipped: the server at {plain} does not offer TLS");
+        return;
+    }
+    let url = format!("{plain}?sslmode=require");
+    h.seedq()
+        .env("SEEDQ_DB", &url)
+        .args(["enqueue", REPO])
+        .assert()
+        .success();
+    h.seedq()
+        .env("SEEDQ_DB", &url)
+        .arg("status")
+        .assert()
+        .success()
+        .stdout(contains(REPO));
+}
+
 #[test]
 fn an_unknown_role_or_database_is_bad_input() {
     let Some(h) = Harness::on_postgres(
