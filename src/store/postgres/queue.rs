@@ -139,7 +139,8 @@ impl QueueSql for PgConnection {
             rest_any,
         } = servable;
         // The job with the ETag its page got in an earlier round (key: `page_key`).
-        let job = sqlx::query!(
+        let job = sqlx::query_as!(
+            ReadyJob,
             r#"SELECT q.id, q.repo, q.kind, q.pr_number, q.page, q.url, q.cursor,
                       q.rest_only = 1 AS "rest_only!", q.attempts, q.max_attempts, q.round,
                       r.endpoints, r.round_since, r.pr_limit, r.pr_state, r.gql_batch,
@@ -164,28 +165,7 @@ impl QueueSql for PgConnection {
         )
         .fetch_optional(&mut *self)
         .await?;
-        Ok(job.map(|j| ReadyJob {
-            id: j.id,
-            repo: j.repo,
-            kind: j.kind,
-            pr_number: j.pr_number,
-            page: j.page,
-            url: j.url,
-            cursor: j.cursor,
-            rest_only: j.rest_only,
-            attempts: j.attempts,
-            max_attempts: j.max_attempts,
-            round: j.round,
-            endpoints: j.endpoints,
-            round_since: j.round_since,
-            pr_limit: j.pr_limit,
-            pr_state: j.pr_state,
-            gql_batch: j.gql_batch,
-            unmarked: j.unmarked,
-            etag: j.etag,
-            etag_token: j.etag_token,
-            etag_next: j.etag_next,
-        }))
+        Ok(job)
     }
 
     async fn queue_state(&mut self, now: i64) -> Result<QueueState> {

@@ -53,18 +53,12 @@ impl WorkerSql for SqliteConnection {
     }
 
     async fn worker_beats(&mut self) -> Result<Vec<WorkerBeat>> {
-        let rows = sqlx::query!("SELECT id, pid, host, heartbeat_at FROM workers")
-            .fetch_all(&mut *self)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|w| WorkerBeat {
-                id: w.id,
-                pid: w.pid,
-                host: w.host,
-                heartbeat_at: w.heartbeat_at,
-            })
-            .collect())
+        Ok(sqlx::query_as!(
+            WorkerBeat,
+            "SELECT id, pid, host, heartbeat_at FROM workers"
+        )
+        .fetch_all(&mut *self)
+        .await?)
     }
 
     async fn delete_worker(&mut self, id: &str) -> Result<()> {
