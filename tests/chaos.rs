@@ -200,10 +200,7 @@ fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
 
     // Against the ground truth: every PR and child row, each exactly once.
     let truth = fake.truth(REPO);
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
+    h.assert_all_done();
     assert_eq!(h.count("SELECT count(*) FROM workers"), 0);
     if !h.is_postgres() {
         assert_eq!(h.texts("PRAGMA integrity_check"), vec![Some("ok".into())]);

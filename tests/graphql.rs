@@ -59,10 +59,7 @@ fn assert_matches_truth(h: &Harness, fake: &FakeGithub) {
     assert_eq!(total("pr_reviews"), truth.reviews);
     assert_eq!(total("pr_files"), truth.files);
     assert_eq!(total("pr_check_runs"), truth.check_runs);
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
+    h.assert_all_done();
 }
 
 #[test]

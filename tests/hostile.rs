@@ -79,10 +79,7 @@ fn assert_files_failed(h: &Harness, fake: &FakeGithub, expected_error: &str) -> 
 
 fn assert_all_done(h: &Harness, fake: &FakeGithub) {
     assert_rest_complete(h, fake);
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
+    h.assert_all_done();
     assert_eq!(
         h.count("SELECT count(*) FROM pr_files") as u64,
         fake.truth(REPO).files
@@ -213,10 +210,7 @@ fn garbage_link_headers_never_make_pagination_loop() {
     let h = Harness::new(&fake.url(), &[token(1)]);
     work(&h, &[]);
     assert_rest_complete(&h, &fake);
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
+    h.assert_all_done();
     assert_eq!(h.count("SELECT count(*) FROM jobs WHERE kind = 'files'"), 3);
     for n in 1..=3 {
         let hits = fake.hits(&format!("/repos/acme/widgets/pulls/{n}/files"));
@@ -414,10 +408,7 @@ fn a_301_for_a_renamed_repository_is_followed_and_noted_in_the_log() {
         h.count("SELECT count(*) FROM pr_files WHERE repo = 'acme/widgets'") as u64,
         truth.files
     );
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
+    h.assert_all_done();
 }
 
 #[test]

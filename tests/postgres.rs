@@ -494,10 +494,7 @@ fn workers_on_three_hosts_share_one_queue_and_rescue_a_killed_one() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(0), "{stderr}");
     }
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
+    h.assert_all_done();
     assert_eq!(h.count("SELECT count(*) FROM workers"), 0);
     let truth = fake.truth(REPO);
     assert_eq!(

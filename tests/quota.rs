@@ -61,10 +61,7 @@ fn exit_when_exhausted_exits_75_and_a_later_work_resumes() {
     std::thread::sleep(Duration::from_millis(2100));
     // Waiting through resets (no --exit-when-exhausted) finishes the seed.
     h.seedq().arg("work").assert().success();
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
+    h.assert_all_done();
     assert_eq!(
         h.count("SELECT count(*) FROM pull_requests") as u64,
         fake.truth("acme/widgets").prs
@@ -87,10 +84,7 @@ fn exhausted_token_receives_no_request_before_its_reset() {
         .args(["work", "--workers", "1"])
         .assert()
         .success();
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
+    h.assert_all_done();
 
     let log = fake.requests_log();
     let stats = fake.stats();
@@ -129,10 +123,7 @@ fn bad_token_among_good_ones_is_disabled_and_the_others_finish() {
         .success()
         .stderr(predicates::str::contains("ghp_…0009"))
         .stderr(predicates::str::contains("Bad credentials"));
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
+    h.assert_all_done();
     assert_eq!(
         h.texts("SELECT state FROM tokens WHERE label = 'ghp_…0009'"),
         vec![Some("invalid".to_owned())]
@@ -179,10 +170,7 @@ fn run_with_secondary_limits(workers: u64) -> support::fake_github::Stats {
         .success();
     let stats = fake.stats();
     assert!(stats.secondary_injected > 0, "the fault fired");
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
+    h.assert_all_done();
     // Snoozes are not attempts: no job was charged for a rate limit.
     assert_eq!(h.count("SELECT count(*) FROM jobs WHERE attempts > 1"), 0);
     stats
@@ -256,10 +244,7 @@ fn server_errors_and_dropped_connections_are_retried() {
         .success();
     let stats = fake.stats();
     assert!(stats.server_errors_injected > 0 && stats.drops_injected > 0);
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
+    h.assert_all_done();
     assert_eq!(
         h.count("SELECT count(*) FROM pr_files") as u64,
         fake.truth("acme/widgets").files

@@ -266,10 +266,7 @@ fn a_refresh_killed_with_kill_9_resumes_and_completes() {
     child.wait().unwrap();
     assert!(h.count("SELECT count(*) FROM jobs WHERE state <> 'done'") > 0);
     work(&h);
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
+    h.assert_all_done();
     assert_matches_truth(&h, &fake);
 }
 

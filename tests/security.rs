@@ -244,10 +244,7 @@ fn sql_in_a_token_or_a_title_is_just_data() {
     h.seedq().arg("work").assert().success();
     h.seedq().arg("status").assert().success();
     assert_eq!(h.count("SELECT count(*) FROM tokens"), 2);
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
+    h.assert_all_done();
     // PR #1's title is `'; DROP TABLE jobs;--`-like: stored as it came.
     let truth = fake.truth(REPO);
     let title = h.texts("SELECT title FROM pull_requests WHERE number = 1");

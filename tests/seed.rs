@@ -75,10 +75,7 @@ fn seed_stores_every_pr_and_child_row_exactly_once() {
         .success();
 
     assert_matches_truth(&h, &fake, "acme/widgets");
-    assert_eq!(
-        h.count("SELECT count(*) FROM jobs WHERE state <> 'done'"),
-        0
-    );
+    h.assert_all_done();
     // PR #3 has 300 commits upstream; the API serves 250 and so do we.
     assert_eq!(one_pr(&h, "acme/widgets", "pr_commits", 3), 250);
     // Nothing was fetched twice in a clean run.

@@ -256,7 +256,7 @@ impl Harness {
     pub fn assert_complete(&self, fake: &super::fake_github::FakeGithub, repo: &str) {
         let truth = fake.truth(repo);
         let count = |sql: &str| self.count(sql) as u64;
-        assert_eq!(count("SELECT count(*) FROM jobs WHERE state <> 'done'"), 0);
+        self.assert_all_done();
         assert_eq!(count("SELECT count(*) FROM pull_requests"), truth.prs);
         assert_eq!(count("SELECT count(*) FROM pr_commits"), truth.commits);
         assert_eq!(count("SELECT count(*) FROM pr_reviews"), truth.reviews);
@@ -265,6 +265,18 @@ impl Harness {
             count("SELECT count(*) FROM pr_check_runs"),
             truth.check_runs
         );
+    }
+
+    /// Every job is done; otherwise panics naming the ones that are not, with their
+    /// state, attempts and last error, so that a rare failure explains itself.
+    pub fn assert_all_done(&self) {
+        let left = self.texts(
+            "SELECT repo || ' ' || kind || ' #' || coalesce(pr_number, 0) || ' p' || page
+                    || ': ' || state || ' after ' || attempts || ' attempts: '
+                    || coalesce(last_error, '-')
+             FROM jobs WHERE state <> 'done' ORDER BY id",
+        );
+        assert!(left.is_empty(), "jobs not done: {left:#?}");
     }
 
     /// One integer from a query.
