@@ -4,6 +4,8 @@
 //! ```text
 //! cargo run --example fake_github -- --port 8080 --repo acme/widgets:200
 //!     [--repo other/x:50] [--repo acme/big:100:heavy=30]
+//!     [--repo acme/old:10:fork:archived] [--repo acme/secret:5:hidden=T1+T2]
+//!     [--user LOGIN] [--many bench:1000:1-2000[:SEED]]
 //!     [--limit 5000] [--window-secs 3600] [--latency-ms 0] [--invalid-token T]
 //!     [--shared-account TOKEN=LOGIN] [--repo-error owner/name=451]
 //!     [--exhaustion-status 403|429] [--alternate-exhaustion-status]
@@ -23,6 +25,20 @@
 //! heavy (100-1,200 files, 20-250 commits, dozens of reviews and comments): the first pages
 //! of one heavy PR weigh 1,028 to 1,202 in GraphQL (a light PR's at most 121), so a
 //! `--graphql-timeout-weight` between the two times out a heavy PR even on its own.
+//!
+//! A repository's options follow its PR count, `:`-separated, in any order: `heavy=PCT`,
+//! `fork`, `archived` (both show in its JSON and in listings' `type=forks`/`sources`) and
+//! `hidden=T1+T2` (tokens T1 and T2 cannot see it: 404 on every REST path, NOT_FOUND in
+//! GraphQL, left out of listings). `GET /orgs/{org}/repos` and `GET /users/{login}/repos`
+//! list an owner's repositories; every owner is an organisation unless named by `--user`
+//! (then `/orgs/{login}/repos` answers 404).
+//!
+//! `--many OWNER:COUNT:MIN-MAX[:SEED]` adds COUNT repositories `OWNER/repo-0001`, ... for
+//! scale benchmarks, with PR counts drawn deterministically from SEED (default 0) by
+//! `PRS = MIN + floor((MAX - MIN + 1) * u^7)` for `u` uniform in `[0, 1)`: mostly small
+//! (median about MIN + (MAX - MIN) / 128), about 9 % above the midpoint, mean about
+//! MIN + (MAX - MIN) / 8. E.g. `--many bench:1000:1-2000` serves 1,000 repositories with
+//! about 250,000 PRs in all.
 //!
 //! Prints `fake github listening on http://127.0.0.1:PORT` on stdout (one line, flushed),
 //! runs until SIGINT or SIGTERM, then prints the final stats as one line of JSON on stdout.
@@ -46,10 +62,18 @@ struct Args {
     /// Port on 127.0.0.1 (0 = any free port).
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// A repository as OWNER/NAME:PR_COUNT, or OWNER/NAME:PR_COUNT:heavy=PCT with about
-    /// PCT % of its PRs heavy (repeatable). Default: acme/widgets:200.
+    /// A repository as OWNER/NAME:PR_COUNT, then options in any order: heavy=PCT (about
+    /// PCT % of its PRs heavy), fork, archived, hidden=TOKEN1+TOKEN2 (tokens that cannot
+    /// see it) (repeatable). Default: acme/widgets:200 (when no --many either).
     #[arg(long = "repo", value_parser = parse_repo)]
     repos: Vec<RepoSpec>,
+    /// A login that is a user, not an organisation (repeatable).
+    #[arg(long = "user")]
+    users: Vec<String>,
+    /// OWNER:COUNT:MIN-MAX[:SEED]: COUNT repositories OWNER/repo-0001.. with skewed PR
+    /// counts between MIN and MAX (repeatable).
+    #[arg(long = "many", value_parser = parse_many)]
+    many: Vec<Many>,
     /// Primary quota per account per window.
     #[arg(long, default_value_t = 5000)]
     limit: u32,
@@ -109,31 +133,103 @@ struct Args {
     graphql_file_weight: u64,
 }
 
+/// The value of `--many`: a batch of generated repositories.
+#[derive(Clone, Debug)]
+struct Many {
+    /// Their owner.
+    owner: String,
+    /// How many.
+    count: u32,
+    /// Fewest PRs of one.
+    min: u32,
+    /// Most PRs of one.
+    max: u32,
+    /// Seed of the PR-count draws.
+    seed: u64,
+}
+
+/// Largest PR count of one repository the fake's id layout allows.
+const MAX_PRS: u32 = (1 << 24) - 1;
+
+fn parse_pr_count(s: &str, whole: &str) -> Result<u32, String> {
+    s.parse::<u32>()
+        .ok()
+        .filter(|n| *n <= MAX_PRS)
+        .ok_or_else(|| format!("bad PR count {s:?} in {whole:?} (0 to {MAX_PRS})"))
+}
+
 fn parse_repo(s: &str) -> Result<RepoSpec, String> {
-    let usage = || format!("expected OWNER/NAME:PR_COUNT[:heavy=PCT], got {s:?}");
-    let mut parts = s.splitn(3, ':');
+    let usage = || {
+        format!(
+            "expected OWNER/NAME:PR_COUNT[:heavy=PCT][:fork][:archived][:hidden=T1+T2], got {s:?}"
+        )
+    };
+    let mut parts = s.split(':');
     let (Some(name), Some(count)) = (parts.next(), parts.next()) else {
         return Err(usage());
     };
+    let count = parse_pr_count(count, s)?;
+    match name.split_once('/') {
+        Some((o, r)) if !o.is_empty() && !r.is_empty() && !r.contains('/') => {}
+        _ => return Err(usage()),
+    }
+    let mut spec = RepoSpec::new(name, count);
+    for option in parts {
+        spec = match option {
+            "fork" => spec.fork(),
+            "archived" => spec.archived(),
+            _ => {
+                if let Some(pct) = option.strip_prefix("heavy=") {
+                    let pct = pct
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|pct| *pct <= 100)
+                        .ok_or_else(|| format!("heavy percent in {s:?} must be 0 to 100"))?;
+                    spec.heavy(pct)
+                } else if let Some(tokens) = option.strip_prefix("hidden=") {
+                    let tokens: Vec<String> = tokens.split('+').map(str::to_string).collect();
+                    if tokens.iter().any(String::is_empty) {
+                        return Err(format!("empty token in hidden= of {s:?}"));
+                    }
+                    spec.hidden_from(&tokens)
+                } else {
+                    return Err(usage());
+                }
+            }
+        };
+    }
+    Ok(spec)
+}
+
+fn parse_many(s: &str) -> Result<Many, String> {
+    let usage = || format!("expected OWNER:COUNT:MIN-MAX[:SEED], got {s:?}");
+    let parts: Vec<&str> = s.split(':').collect();
+    let (owner, count, range, seed) = match parts.as_slice() {
+        [owner, count, range] => (*owner, *count, *range, "0"),
+        [owner, count, range, seed] => (*owner, *count, *range, *seed),
+        _ => return Err(usage()),
+    };
+    if owner.is_empty() || owner.contains('/') {
+        return Err(usage());
+    }
     let count: u32 = count
         .parse()
-        .map_err(|e| format!("bad PR count in {s:?}: {e}"))?;
-    let heavy_percent = match parts.next() {
-        None => 0,
-        Some(option) => option
-            .strip_prefix("heavy=")
-            .ok_or_else(usage)?
-            .parse::<u32>()
-            .ok()
-            .filter(|pct| *pct <= 100)
-            .ok_or_else(|| format!("heavy percent in {s:?} must be 0 to 100"))?,
-    };
-    match name.split_once('/') {
-        Some((o, r)) if !o.is_empty() && !r.is_empty() && !r.contains('/') => {
-            Ok(RepoSpec::new(name, count).heavy(heavy_percent))
-        }
-        _ => Err(usage()),
+        .map_err(|e| format!("bad COUNT in {s:?}: {e}"))?;
+    let (min, max) = range.split_once('-').ok_or_else(usage)?;
+    let (min, max) = (parse_pr_count(min, s)?, parse_pr_count(max, s)?);
+    if min > max {
+        return Err(format!("MIN above MAX in {s:?}"));
     }
+    let seed: u64 = seed
+        .parse()
+        .map_err(|e| format!("bad SEED in {s:?}: {e}"))?;
+    Ok(Many {
+        owner: owner.to_string(),
+        count,
+        min,
+        max,
+        seed,
+    })
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -145,8 +241,19 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 fn main() {
     let args = Args::parse();
     let mut repos = args.repos.clone();
+    for m in &args.many {
+        repos.extend(RepoSpec::many(&m.owner, m.count, m.min..=m.max, m.seed));
+    }
     if repos.is_empty() {
         repos.push(RepoSpec::new("acme/widgets", 200));
+    }
+    let mut names = HashSet::new();
+    let mut ids = HashSet::new();
+    for r in &repos {
+        if !names.insert(r.full_name.to_ascii_lowercase()) || !ids.insert(r.id) {
+            eprintln!("repository {} (id {}) is given twice", r.full_name, r.id);
+            std::process::exit(2);
+        }
     }
     let mut repo_errors = HashMap::new();
     for (name, status) in &args.repo_errors {
@@ -162,6 +269,7 @@ fn main() {
     }
     let config = FakeConfig {
         repos: repos.clone(),
+        users: args.users.iter().cloned().collect(),
         limit: args.limit,
         window: Duration::from_secs_f64(args.window_secs),
         latency: Duration::from_millis(args.latency_ms),
@@ -202,15 +310,41 @@ fn main() {
         .expect("SIGINT handler");
 
     let fake = FakeGithub::spawn_on(config, args.port);
-    for r in &repos {
+    // One line per --repo (or the default); one per --many batch.
+    let single = repos.len() - args.many.iter().map(|m| m.count as usize).sum::<usize>();
+    for r in repos.iter().take(single) {
+        let mut flags = String::new();
+        for (on, flag) in [(r.fork, ", fork"), (r.archived, ", archived")] {
+            if on {
+                flags.push_str(flag);
+            }
+        }
+        if !r.hidden_from.is_empty() {
+            flags.push_str(&format!(", hidden from {}", r.hidden_from.len()));
+        }
         eprintln!(
-            "serving {} (id {}, {} PRs, {} % heavy) at {}/repos/{}",
+            "serving {} (id {}, {} PRs, {} % heavy{flags}) at {}/repos/{}",
             r.full_name,
             r.id,
             r.pr_count,
             r.heavy_percent,
             fake.url(),
             r.full_name
+        );
+    }
+    let mut batch = &repos[single..];
+    for m in &args.many {
+        let (these, rest) = batch.split_at(m.count as usize);
+        batch = rest;
+        let prs: u64 = these.iter().map(|r| u64::from(r.pr_count)).sum();
+        eprintln!(
+            "serving {} repositories {}/repo-0001.. ({prs} PRs in all, {}-{} each) at {}/orgs/{}/repos",
+            m.count,
+            m.owner,
+            m.min,
+            m.max,
+            fake.url(),
+            m.owner
         );
     }
     let mut out = std::io::stdout().lock();

@@ -30,8 +30,35 @@ pub enum Route {
         /// The path segments after the repository.
         sub: Vec<String>,
     },
+    /// An owner's repositories: `/orgs/{org}/repos`, `/users/{username}/repos`, or the
+    /// `/organizations/{id}/repos` and `/user/{id}/repos` forms their `link`s use; answered
+    /// by [`super::listing`].
+    OwnerRepos {
+        /// Which listing.
+        listing: Listing,
+        /// How the path names the owner.
+        by: OwnerRef,
+    },
     /// Anything else: 404.
     Unknown,
+}
+
+/// The two listings of an owner's repositories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// `/orgs/{org}/repos`: organisations only.
+    Org,
+    /// `/users/{username}/repos`: any account.
+    User,
+}
+
+/// How a path names an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnerRef {
+    /// Its login (case-insensitive).
+    Login(String),
+    /// Its numeric id.
+    Id(u64),
 }
 
 /// How a path names a repository.
@@ -67,6 +94,25 @@ pub fn parse_path(path: &str) -> (&'static str, Route) {
             Ok(id) => Route::Repo {
                 by: RepoRef::Id(id),
                 sub: sub.iter().map(|s| s.to_string()).collect(),
+            },
+            Err(_) => Route::Unknown,
+        },
+        [kind @ ("orgs" | "users"), login, "repos"] => Route::OwnerRepos {
+            listing: if *kind == "orgs" {
+                Listing::Org
+            } else {
+                Listing::User
+            },
+            by: OwnerRef::Login(login.to_string()),
+        },
+        [kind @ ("organizations" | "user"), id, "repos"] => match id.parse() {
+            Ok(id) => Route::OwnerRepos {
+                listing: if *kind == "organizations" {
+                    Listing::Org
+                } else {
+                    Listing::User
+                },
+                by: OwnerRef::Id(id),
             },
             Err(_) => Route::Unknown,
         },
@@ -148,7 +194,8 @@ pub struct LinkCtx<'a> {
 }
 
 impl LinkCtx<'_> {
-    fn param(&self, name: &str) -> Option<&str> {
+    /// The value of query parameter `name` (the first, if repeated).
+    pub(super) fn param(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(k, _)| k == name)
@@ -210,7 +257,11 @@ impl LinkCtx<'_> {
     }
 
     /// The items `[start, end)` of the requested page of `total`, and its `link` header.
-    fn page_of(&self, total: u64, link_path: &str) -> (std::ops::Range<u64>, Option<String>) {
+    pub(super) fn page_of(
+        &self,
+        total: u64,
+        link_path: &str,
+    ) -> (std::ops::Range<u64>, Option<String>) {
         let (page, per_page) = self.paging();
         let last = total.div_ceil(per_page);
         let start = ((page - 1).saturating_mul(per_page)).min(total);

@@ -96,6 +96,16 @@ pub fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The numeric id of the account `login` (case-insensitive): 8 digits from a hash of the
+/// lower-cased login, the same for every repository it owns.
+pub fn owner_id(login: &str) -> u64 {
+    let h = login
+        .to_ascii_lowercase()
+        .bytes()
+        .fold(0x0A11_CE5E_ED00_0001, |h, b| mix(h ^ u64::from(b)));
+    10_000_000 + h % 90_000_000
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` for epoch seconds (hand-rolled: chrono's formatter is slow in
 /// debug builds, and this runs for every timestamp of every page).
 pub fn ts(secs: i64) -> String {
@@ -288,6 +298,12 @@ pub struct Repo {
     pub owner: String,
     /// Repository name.
     pub name: String,
+    /// Whether the owner is a user (listed in `FakeConfig::users`) rather than an
+    /// organisation.
+    pub owner_is_user: bool,
+    /// `created_at`, epoch seconds: 30 days before [`BASE_EPOCH`] plus one minute per
+    /// position, so a repository added later is created later.
+    pub created: i64,
     /// The repository JSON, built once (it is embedded twice in every pull).
     pub(super) repo_value: Value,
 }
@@ -299,7 +315,7 @@ impl Repo {
     }
 
     /// Wraps a spec; `full_name` must be `owner/name` and `pr_count` below 2^24.
-    pub fn new(index: usize, spec: RepoSpec, id_prefix: u64) -> Repo {
+    pub fn new(index: usize, spec: RepoSpec, id_prefix: u64, owner_is_user: bool) -> Repo {
         assert!(
             spec.pr_count < 1 << 24,
             "pr_count too large for the id layout"
@@ -315,6 +331,8 @@ impl Repo {
             owner: owner.to_string(),
             name: name.to_string(),
             spec,
+            owner_is_user,
+            created: BASE_EPOCH - 86_400 * 30 + 60 * index as i64,
             repo_value: Value::Null,
         };
         repo.repo_value = repo.build_repo_json();

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::data::{kind, salt, ts, Pr, Repo, User, API, BASE_EPOCH, WEB};
+use super::data::{kind, owner_id, salt, ts, Pr, Repo, User, API, BASE_EPOCH, WEB};
 
 const CHECK_NAMES: [&str; 5] = [
     "build",
@@ -41,9 +41,19 @@ impl Repo {
         self.repo_value.clone()
     }
 
+    /// The last push: about when the newest PR was opened.
+    pub(super) fn pushed(&self) -> i64 {
+        BASE_EPOCH + self.spec.pr_count as i64 * 3600
+    }
+
     pub(super) fn build_repo_json(&self) -> Value {
         let full = &self.spec.full_name;
-        let owner_id = 9_000_000 + self.spec.id % 1_000_000;
+        let owner_id = owner_id(&self.owner);
+        let (owner_type, owner_node) = if self.owner_is_user {
+            ("User", format!("U_kgDO{owner_id:X}"))
+        } else {
+            ("Organization", format!("O_kgDO{owner_id:X}"))
+        };
         json!({
             "id": self.spec.id,
             "node_id": format!("R_kgDO{:X}", self.spec.id),
@@ -51,18 +61,21 @@ impl Repo {
             "full_name": full,
             "private": false,
             "owner": {
-                "login": self.owner, "id": owner_id, "type": "Organization",
+                "login": self.owner, "id": owner_id, "node_id": owner_node, "type": owner_type,
                 "url": format!("{API}/users/{}", self.owner),
                 "html_url": format!("{WEB}/{}", self.owner), "site_admin": false
             },
             "html_url": format!("{WEB}/{full}"),
             "description": format!("Fake repository {full}"),
-            "fork": false,
+            "fork": self.spec.fork,
             "url": self.repo_url(),
+            "archived": self.spec.archived,
+            "disabled": false,
             "default_branch": "main",
             "visibility": "public",
-            "created_at": ts(BASE_EPOCH - 86_400 * 30),
-            "pushed_at": ts(BASE_EPOCH + self.spec.pr_count as i64 * 3600),
+            "created_at": ts(self.created),
+            "updated_at": ts(self.pushed()),
+            "pushed_at": ts(self.pushed()),
         })
     }
 
@@ -132,7 +145,7 @@ impl Repo {
                 "label": format!("{}:main", self.owner),
                 "ref": "main",
                 "sha": pr.base_sha,
-                "user": {"login": self.owner, "type": "Organization"},
+                "user": self.repo_value["owner"].clone(),
                 "repo": self.repo_json(),
             },
             "_links": {

@@ -50,7 +50,8 @@ pub struct Incoming<'a> {
     pub route: &'a Route,
     /// `If-None-Match` header.
     pub if_none_match: Option<&'a str>,
-    /// The answer generated for a repository route (None for other routes).
+    /// The answer generated for a repository route or an owner listing (None for other
+    /// routes).
     pub answer: Option<Answer>,
     /// Arrival time.
     pub at: Instant,
@@ -349,7 +350,9 @@ impl State {
                     }),
                     None,
                 ),
-                Route::Repo { .. } => req.answer.take().unwrap_or_else(Answer::not_found),
+                Route::Repo { .. } | Route::OwnerRepos { .. } => {
+                    req.answer.take().unwrap_or_else(Answer::not_found)
+                }
                 _ => Answer::not_found(),
             };
             let tag = (answer.status == 200)

@@ -1,7 +1,8 @@
 //! A fake GitHub REST and GraphQL API server for integration tests, demos and benchmarks.
 //!
 //! It serves the endpoints seedq uses (pull list, pull detail, commits, reviews, files,
-//! review comments, issue comments, check runs, `/rate_limit`, `/user`) over real HTTP on
+//! review comments, issue comments, check runs, `/rate_limit`, `/user`, and the listings
+//! `/orgs/{org}/repos` and `/users/{username}/repos`) over real HTTP on
 //! loopback, with GitHub's behaviour around them: per-account primary rate limits in short
 //! windows, 403/429 exhaustion, secondary-limit penalties, weak ETags with 304s that cost no
 //! quota, `link` pagination whose pull-list URLs point at `/repositories/{id}/pulls`, the 250
@@ -31,6 +32,15 @@
 //! [`RepoSpec::heavy`] makes a share of the other PRs large (hundreds of files, up to 250
 //! commits, dozens of reviews and comments), for GraphQL answers heavy enough to time out.
 //!
+//! Repositories can be forks or archived ([`RepoSpec::fork`], [`RepoSpec::archived`]) and
+//! hidden from some tokens (the `hidden_from` field of [`RepoSpec`]): to those tokens
+//! every REST path of the repository answers 404 and GraphQL's `repository` NOT_FOUND, as
+//! GitHub answers a repository a token cannot see, and listings omit it. The listings (see
+//! [`listing`]) follow GitHub's documented parameters (`type`, `sort`, `direction`,
+//! `per_page`, `page`) and their `link`s point at `/organizations/{id}/repos` and
+//! `/user/{id}/repos`, as GitHub's do. [`FakeGithub::add_repo`] adds a repository while the
+//! server runs; [`RepoSpec::many`] makes a thousand for scale benchmarks.
+//!
 //! Hostile and broken answers for robustness tests: [`FakeConfig::overrides`] answers a
 //! path (all of its requests, or the first N) with any status, headers and body, a hang,
 //! a truncated body or a huge one; [`FakeConfig::renamed_repos`] answers an old name with
@@ -38,10 +48,11 @@
 //! "host"), and [`FakeGithub::hits`] counts the requests for a path.
 //!
 //! Layout: `data` (deterministic generation), `json` (GitHub's JSON shapes), `api` (routes,
-//! pagination, `link` headers, caps), `account` (accounts, their REST windows, GraphQL
-//! buckets and penalties), `limits` (the order of checks for a request, faults,
-//! bookkeeping), `stats` (counters, request log), `graphql` (the GraphQL endpoint: parsing,
-//! analysis, cost, execution), `server` (hyper plumbing, `/_fake/...` control routes).
+//! pagination, `link` headers, caps), `listing` (an owner's repositories), `account`
+//! (accounts, their REST windows, GraphQL buckets and penalties), `limits` (the order of
+//! checks for a request, faults, bookkeeping), `stats` (counters, request log), `graphql`
+//! (the GraphQL endpoint: parsing, analysis, cost, execution), `server` (hyper plumbing,
+//! `/_fake/...` control routes).
 //!
 //! This module depends on nothing from the seedq crate. Tests include it with
 //! `mod support;`; the example binary with `#[path = "../tests/support/fake_github/mod.rs"]`.
@@ -52,6 +63,7 @@ pub mod data;
 pub mod graphql;
 pub mod json;
 pub mod limits;
+pub mod listing;
 mod server;
 pub mod stats;
 
@@ -70,8 +82,13 @@ use sha2::{Digest, Sha256};
 /// `FakeConfig::default()`.
 #[derive(Clone, Debug)]
 pub struct FakeConfig {
-    /// Repositories served.
+    /// Repositories served (at start; [`FakeGithub::add_repo`] adds more while running).
     pub repos: Vec<RepoSpec>,
+    /// Logins (case-insensitive) that are users rather than organisations: their
+    /// repositories' `owner.type` is `"User"`, `/orgs/{login}/repos` answers 404 for them,
+    /// and `/users/{login}/repos` answers (an empty list) even when they own no repository.
+    /// Every other owner of a configured repository is an organisation. Default: none.
+    pub users: HashSet<String>,
     /// Primary quota per account per window (GitHub: 5,000 for a PAT).
     pub limit: u32,
     /// Length of a rate-limit window (GitHub: one hour; tests use 1-5 s).
@@ -206,6 +223,7 @@ impl Default for FakeConfig {
     fn default() -> Self {
         FakeConfig {
             repos: Vec::new(),
+            users: HashSet::new(),
             limit: 5000,
             window: Duration::from_secs(3600),
             latency: Duration::ZERO,
@@ -275,6 +293,15 @@ pub struct RepoSpec {
     /// dozens of reviews, check runs and comments (see [`data::heavy`]). 0 (the default)
     /// leaves every PR as it was before heavy PRs existed.
     pub heavy_percent: u32,
+    /// A fork (`"fork": true`; listed with `type=forks`, not with `type=sources`).
+    pub fork: bool,
+    /// Archived (`"archived": true`; still listed and served, as on GitHub).
+    pub archived: bool,
+    /// Tokens that cannot see the repository: for them every `/repos/{o}/{r}/...` and
+    /// `/repositories/{id}/...` path answers 404 Not Found (charged, like any 404),
+    /// GraphQL's `repository(owner:, name:)` and PR `node(id:)` resolve to null with a
+    /// NOT_FOUND error, and owner listings omit it. Other tokens see it as usual.
+    pub hidden_from: Vec<String>,
 }
 
 impl RepoSpec {
@@ -291,7 +318,36 @@ impl RepoSpec {
             pr_count,
             seed: id,
             heavy_percent: 0,
+            fork: false,
+            archived: false,
+            hidden_from: Vec::new(),
         }
+    }
+
+    /// `count` repositories `owner/repo-0001`, `owner/repo-0002`, ... whose PR counts are
+    /// drawn deterministically (from `seed` and the position) from a skewed distribution
+    /// over `prs`: with `u` uniform in `[0, 1)` (the top 53 bits of
+    /// `data::mix(data::mix(seed) ^ i)` for the i-th repository, from 1),
+    /// `PRS = MIN + floor((MAX - MIN + 1) * u^7)`, capped at MAX. Most are small (the
+    /// median is about MIN + (MAX - MIN) / 128), about 9 % exceed the midpoint, and the
+    /// mean is about MIN + (MAX - MIN) / 8 (E[u^7] = 1/8). An empty range gives MIN.
+    pub fn many(
+        owner: &str,
+        count: u32,
+        prs: std::ops::RangeInclusive<u32>,
+        seed: u64,
+    ) -> Vec<RepoSpec> {
+        let (min, max) = (*prs.start(), *prs.end());
+        let span = f64::from(max.saturating_sub(min)) + 1.0;
+        (1..=count)
+            .map(|i| {
+                let draw = data::mix(data::mix(seed) ^ u64::from(i));
+                let u = (draw >> 11) as f64 / (1u64 << 53) as f64;
+                let extra = (span * u.powi(7)).floor() as u32;
+                let pr_count = min.saturating_add(extra).min(max.max(min));
+                RepoSpec::new(&format!("{owner}/repo-{i:04}"), pr_count)
+            })
+            .collect()
     }
 
     /// The same repository with about `percent` % of its PRs past #7 heavy (which ones is
@@ -302,6 +358,31 @@ impl RepoSpec {
             heavy_percent: percent,
             ..self
         }
+    }
+
+    /// The same repository as a fork.
+    pub fn fork(self) -> RepoSpec {
+        RepoSpec { fork: true, ..self }
+    }
+
+    /// The same repository, archived.
+    pub fn archived(self) -> RepoSpec {
+        RepoSpec {
+            archived: true,
+            ..self
+        }
+    }
+
+    /// The same repository, hidden from `tokens` as well as from those it was already hidden
+    /// from (see the `hidden_from` field).
+    pub fn hidden_from(mut self, tokens: &[String]) -> RepoSpec {
+        self.hidden_from.extend(tokens.iter().cloned());
+        self
+    }
+
+    /// Whether the request's token is one the repository is hidden from.
+    pub fn is_hidden_from(&self, token: Option<&str>) -> bool {
+        token.is_some_and(|t| self.hidden_from.iter().any(|h| h == t))
     }
 }
 
@@ -471,6 +552,25 @@ impl FakeGithub {
     pub fn touch_pr(&self, repo: &str, number: u64) {
         if !self.shared.touch_pr(repo, number) {
             panic!("fake github: no PR {repo}#{number}");
+        }
+    }
+
+    /// Adds a repository while the server runs: later requests (REST, GraphQL, listings) see
+    /// it. Its `created_at` is later than that of every repository already served, so it is
+    /// the newest in a listing sorted by `created`. Panics if a repository with the same name
+    /// (case-insensitive) or id is already served.
+    pub fn add_repo(&self, spec: RepoSpec) {
+        if let Err(clash) = self.shared.add_repo(spec) {
+            panic!("fake github: cannot add repo: {clash}");
+        }
+    }
+
+    /// Hides a served repository (`owner/name`, case-insensitive) from `token` from now on
+    /// (see the `hidden_from` field of [`RepoSpec`]).
+    /// Panics if the repository is unknown.
+    pub fn hide_repo(&self, repo: &str, token: &str) {
+        if !self.shared.hide_repo(repo, token) {
+            panic!("fake github: unknown repo {repo}");
         }
     }
 

@@ -5,9 +5,9 @@
 //! A dropped connection is produced by returning an error from the service: hyper then
 //! closes the socket without writing anything.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -21,7 +21,8 @@ use hyper_util::rt::TokioIo;
 use super::api::{self, LinkCtx, RepoRef, Route};
 use super::data::{Repo, Touch};
 use super::limits::{self, Incoming, Reply, State};
-use super::{lock, FakeConfig, Faults, Hostile, PrTruth, RequestRecord, Stats, Truth};
+use super::listing;
+use super::{lock, FakeConfig, Faults, Hostile, PrTruth, RepoSpec, RequestRecord, Stats, Truth};
 
 /// The error a service returns to make hyper close the connection without a response.
 #[derive(Debug)]
@@ -39,8 +40,10 @@ impl std::error::Error for Dropped {}
 pub struct Shared {
     /// The configuration.
     pub(super) config: FakeConfig,
-    /// The repositories served, in `config.repos` order.
-    pub(super) repos: Vec<Repo>,
+    /// The repositories served: `config.repos` in order, then those added while running
+    /// ([`Shared::add_repo`]); a repository's `index` is its position. Lock order: `repos`
+    /// before `touches`.
+    pub(super) repos: RwLock<Vec<Repo>>,
     port: u16,
     /// Accounts, faults, stats and the request log.
     pub(super) state: Mutex<State>,
@@ -63,24 +66,18 @@ impl Drop for InFlight<'_> {
 impl Shared {
     /// Builds the shared state; panics on a malformed repository name.
     pub fn new(config: FakeConfig, port: u16) -> Shared {
-        let mut prefixes = std::collections::HashSet::new();
+        let mut prefixes = HashSet::new();
         let repos: Vec<Repo> = config
             .repos
             .iter()
             .cloned()
             .enumerate()
-            .map(|(i, spec)| {
-                let mut prefix = Repo::preferred_id_prefix(spec.id);
-                while !prefixes.insert(prefix) {
-                    prefix = prefix % 65_535 + 1;
-                }
-                Repo::new(i, spec, prefix)
-            })
+            .map(|(i, spec)| wrap(&config, i, spec, &mut prefixes))
             .collect();
         let state = State::new(config.faults.clone(), Instant::now());
         Shared {
             touches: RwLock::new(vec![HashMap::new(); repos.len()]),
-            repos,
+            repos: RwLock::new(repos),
             port,
             state: Mutex::new(state),
             override_uses: Mutex::new(vec![0; config.overrides.len()]),
@@ -107,8 +104,56 @@ impl Shared {
         None
     }
 
-    /// The 301 for a request naming a renamed repository, if it does.
-    fn renamed(&self, route: &Route, prefix: &str, host: &str, query: &str) -> Option<Hostile> {
+    /// The repositories served (read-locked).
+    pub(super) fn repos(&self) -> RwLockReadGuard<'_, Vec<Repo>> {
+        self.repos.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a repository after those served; `Err` names the clash when one with the same
+    /// name (case-insensitive) or id is already served. Panics on a malformed name.
+    pub fn add_repo(&self, spec: RepoSpec) -> Result<(), String> {
+        let mut repos = self.repos.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = repos.iter().find(|r| {
+            r.spec.id == spec.id || r.spec.full_name.eq_ignore_ascii_case(&spec.full_name)
+        }) {
+            return Err(format!(
+                "{} (id {}) clashes with {} (id {})",
+                spec.full_name, spec.id, r.spec.full_name, r.spec.id
+            ));
+        }
+        let mut prefixes: HashSet<u64> = repos.iter().map(|r| r.id_prefix).collect();
+        let repo = wrap(&self.config, repos.len(), spec, &mut prefixes);
+        let mut touches = self.touches.write().unwrap_or_else(|e| e.into_inner());
+        touches.push(HashMap::new());
+        repos.push(repo);
+        Ok(())
+    }
+
+    /// Hides a repository from `token`; false if the repository is unknown.
+    pub fn hide_repo(&self, repo: &str, token: &str) -> bool {
+        let mut repos = self.repos.write().unwrap_or_else(|e| e.into_inner());
+        let Some(r) = repos
+            .iter_mut()
+            .find(|r| r.spec.full_name.eq_ignore_ascii_case(repo))
+        else {
+            return false;
+        };
+        if !r.spec.is_hidden_from(Some(token)) {
+            r.spec.hidden_from.push(token.to_string());
+        }
+        true
+    }
+
+    /// The 301 for a request naming a renamed repository, if it does (and if the new one is
+    /// not hidden from the token: then the old name answers 404, as GitHub would).
+    fn renamed(
+        &self,
+        route: &Route,
+        prefix: &str,
+        host: &str,
+        query: &str,
+        token: Option<&str>,
+    ) -> Option<Hostile> {
         let Route::Repo {
             by: RepoRef::Name(name),
             sub,
@@ -121,7 +166,14 @@ impl Shared {
             .renamed_repos
             .iter()
             .find(|(old, _)| old.eq_ignore_ascii_case(name))?;
-        let id = self.repo_by_name(new).map_or(0, |r| r.spec.id);
+        let id = {
+            let repos = self.repos();
+            let target = by_name(&repos, new);
+            if target.is_some_and(|r| r.spec.is_hidden_from(token)) {
+                return None;
+            }
+            target.map_or(0, |r| r.spec.id)
+        };
         let mut location = format!("http://{host}{prefix}/repositories/{id}");
         for s in sub {
             location.push('/');
@@ -142,12 +194,6 @@ impl Shared {
             ],
             body.as_bytes(),
         ))
-    }
-
-    fn repo_by_name(&self, full_name: &str) -> Option<&Repo> {
-        self.repos
-            .iter()
-            .find(|r| r.spec.full_name.eq_ignore_ascii_case(full_name))
     }
 
     fn enter(&self) -> InFlight<'_> {
@@ -175,7 +221,8 @@ impl Shared {
 
     /// Touches a PR; false if it does not exist.
     pub fn touch_pr(&self, repo: &str, number: u64) -> bool {
-        let Some(r) = self.repo_by_name(repo) else {
+        let repos = self.repos();
+        let Some(r) = by_name(&repos, repo) else {
             return false;
         };
         if !r.has_pr(number) {
@@ -197,7 +244,8 @@ impl Shared {
 
     /// Ground truth of a repository, or None if unknown.
     pub fn truth(&self, repo: &str) -> Option<Truth> {
-        let r = self.repo_by_name(repo)?;
+        let repos = self.repos();
+        let r = by_name(&repos, repo)?;
         let touches = self.touches.read().unwrap_or_else(|e| e.into_inner());
         let mine = &touches[r.index];
         let mut t = Truth {
@@ -244,39 +292,16 @@ impl Shared {
         Some(t)
     }
 
-    /// The answer for a repository route, or None when `route` is not one.
-    fn repo_answer(
+    /// The answer for a repository route or an owner listing, as `token` sees it; None for
+    /// other routes.
+    fn rest_answer(
         &self,
         route: &Route,
         prefix: &str,
         host: &str,
         query: &str,
+        token: Option<&str>,
     ) -> Option<api::Answer> {
-        let Route::Repo { by, sub } = route else {
-            return None;
-        };
-        let name_error = |name: &str| {
-            self.config
-                .repo_errors
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, &status)| api::Answer::repo_error(status))
-        };
-        let repo = match by {
-            RepoRef::Name(name) => {
-                if let Some(a) = name_error(name) {
-                    return Some(a);
-                }
-                self.repo_by_name(name)
-            }
-            RepoRef::Id(id) => self.repos.iter().find(|r| r.spec.id == *id),
-        };
-        let Some(repo) = repo else {
-            return Some(api::Answer::not_found());
-        };
-        if let Some(a) = name_error(&repo.spec.full_name) {
-            return Some(a);
-        }
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect();
@@ -286,9 +311,61 @@ impl Shared {
             prefix,
             query: &pairs,
         };
+        let (by, sub) = match route {
+            Route::Repo { by, sub } => (by, sub),
+            Route::OwnerRepos { listing, by } => {
+                let repos = self.repos();
+                let users = &self.config.users;
+                return Some(listing::answer(&repos, users, *listing, by, token, &ctx));
+            }
+            _ => return None,
+        };
+        let name_error = |name: &str| {
+            self.config
+                .repo_errors
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, &status)| api::Answer::repo_error(status))
+        };
+        let repos = self.repos();
+        let repo = match by {
+            RepoRef::Name(name) => {
+                if let Some(a) = name_error(name) {
+                    return Some(a);
+                }
+                by_name(&repos, name)
+            }
+            RepoRef::Id(id) => repos.iter().find(|r| r.spec.id == *id),
+        };
+        // A repository hidden from the token is answered as one that does not exist.
+        let Some(repo) = repo.filter(|r| !r.spec.is_hidden_from(token)) else {
+            return Some(api::Answer::not_found());
+        };
+        if let Some(a) = name_error(&repo.spec.full_name) {
+            return Some(a);
+        }
         let touches = self.touches.read().unwrap_or_else(|e| e.into_inner());
         Some(api::repo_answer(repo, &touches[repo.index], sub, &ctx))
     }
+}
+
+/// The repository named `full_name` (case-insensitive) among `repos`.
+fn by_name<'r>(repos: &'r [Repo], full_name: &str) -> Option<&'r Repo> {
+    repos
+        .iter()
+        .find(|r| r.spec.full_name.eq_ignore_ascii_case(full_name))
+}
+
+/// Wraps `spec` as repository `index`, with an id prefix not in `prefixes` (then added to
+/// it) and its owner's kind from `config.users`.
+fn wrap(config: &FakeConfig, index: usize, spec: RepoSpec, prefixes: &mut HashSet<u64>) -> Repo {
+    let mut prefix = Repo::preferred_id_prefix(spec.id);
+    while !prefixes.insert(prefix) {
+        prefix = prefix % 65_535 + 1;
+    }
+    let owner = spec.full_name.split('/').next().unwrap_or_default();
+    let owner_is_user = config.users.iter().any(|u| u.eq_ignore_ascii_case(owner));
+    Repo::new(index, spec, prefix, owner_is_user)
 }
 
 /// Runs the accept loop until `stop` fires (or its sender is dropped).
@@ -390,7 +467,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Full
         route = Route::Unknown;
     }
     let method = req.method().to_string();
-    if let Some(moved) = shared.renamed(&route, prefix, &host, &query) {
+    if let Some(moved) = shared.renamed(&route, prefix, &host, &query, token.as_deref()) {
         return Ok(hostile_answer(
             &shared,
             token.as_deref(),
@@ -417,7 +494,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Full
     if graphql {
         return super::graphql::handle(&shared, req, token, &path_and_query, at).await;
     }
-    let answer = shared.repo_answer(&route, prefix, &host, &query);
+    let answer = shared.rest_answer(&route, prefix, &host, &query, token.as_deref());
     let reply = lock(&shared.state).decide(
         &shared.config,
         Incoming {

@@ -76,6 +76,8 @@ pub struct World<'w> {
     pub touches: &'w [HashMap<u64, Touch>],
     /// The server's configuration (renames, repository errors, file weight).
     pub config: &'w FakeConfig,
+    /// The request's token (repositories hidden from it are not found).
+    pub token: Option<&'w str>,
     /// Login of the token's account (`viewer`).
     pub viewer: &'w str,
     /// Numeric id of the token's account.

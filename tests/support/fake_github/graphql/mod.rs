@@ -100,10 +100,12 @@ fn answer(
         unreachable!("only a planned query runs")
     };
     let done = {
+        let repos = shared.repos();
         let touches = shared.touches.read().unwrap_or_else(|e| e.into_inner());
         let world = World {
-            repos: &shared.repos,
+            repos: &repos,
             touches: &touches,
+            token,
             config: cfg,
             viewer: &ticket.login,
             viewer_id: ticket.user_id,

@@ -287,7 +287,8 @@ impl<'w> Exec<'_, 'w> {
 
     /// The repository `owner/name` names, GitHub's way: `repo_errors` answer NOT_FOUND
     /// (FORBIDDEN for a 403), renamed repositories resolve to their new name when
-    /// `followRenames` (the default).
+    /// `followRenames` (the default), and one hidden from the token is NOT_FOUND, as if it
+    /// did not exist.
     fn find_repository(
         &self,
         owner: &str,
@@ -332,17 +333,24 @@ impl<'w> Exec<'_, 'w> {
             .repos
             .iter()
             .find(|r| r.spec.full_name.eq_ignore_ascii_case(target))
+            .filter(|r| !r.spec.is_hidden_from(self.world.token))
             .ok_or_else(not_found)?;
         check(&repo.spec.full_name)?;
         Ok(repo)
     }
 
-    /// The PR whose node id (`PR_kwDO` + hex database id) is `id`.
+    /// The PR whose node id (`PR_kwDO` + hex database id) is `id`, unless its repository is
+    /// hidden from the token.
     fn pull_request_by_node_id(&self, id: &str) -> Option<Rc<PrCtx<'w>>> {
         let hex = id.strip_prefix("PR_kwDO")?;
         let db_id = u64::from_str_radix(hex, 16).ok()?;
         let (prefix, n) = (db_id >> 39, (db_id >> 15) & 0xff_ffff);
-        let repo = self.world.repos.iter().find(|r| r.id_prefix == prefix)?;
+        let repo = self
+            .world
+            .repos
+            .iter()
+            .find(|r| r.id_prefix == prefix)
+            .filter(|r| !r.spec.is_hidden_from(self.world.token))?;
         let pr = repo
             .has_pr(n)
             .then(|| repo.pr(n, self.world.touch(repo, n)))?;
