@@ -51,7 +51,7 @@ pub struct Cli {
 pub enum Command {
     /// Record repositories to seed (cheap: no API call); a seeded one is refreshed.
     #[command(
-        after_help = "Example:\n  seedq enqueue posthog/posthog rust-lang/cargo\n  seedq enqueue acme/widgets --since 2024-01-01 --state closed --with pull,reviews\n  seedq enqueue posthog/posthog   # again, after a seed: refresh only what changed"
+        after_help = "Example:\n  seedq enqueue posthog/posthog rust-lang/cargo\n  seedq enqueue --org acme --match 'api-*'   # every repository of acme named api-…\n  seedq enqueue acme/widgets --since 2024-01-01 --state closed --with pull,reviews\n  seedq enqueue posthog/posthog   # again, after a seed: refresh only what changed\n  seedq enqueue --from-file repos.txt\n  gh repo list acme --json nameWithOwner -q '.[].nameWithOwner' | seedq enqueue --from-file -\n  seedq enqueue acme/urgent --priority 10   # ahead of everything enqueued before"
     )]
     Enqueue(EnqueueArgs),
     /// Fetch everything queued, then exit 0. On a terminal it shows live progress;
@@ -75,6 +75,12 @@ pub enum Command {
         after_help = "Example:\n  seedq retry                      # every failed job\n  seedq retry --repo acme/widgets\n  seedq retry --id 1234"
     )]
     Retry(RetryArgs),
+    /// Drop repositories from the seed: their jobs and their rows (--keep-data: only
+    /// their jobs, the rows stay in the views). No confirmation is asked.
+    #[command(
+        after_help = "Example:\n  seedq remove acme/old-fork\n  seedq remove acme/a acme/b --keep-data"
+    )]
+    Remove(RemoveArgs),
     /// Copy the whole seed (queue, tokens' quota, ETags, data) into another database, a
     /// SQLite file or PostgreSQL, new or empty; `work` there goes on where this one
     /// stopped and fetches again no page that was done.
@@ -119,10 +125,45 @@ pub enum ProgressMode {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("sources").required(true).multiple(true)))]
 pub struct EnqueueArgs {
-    /// Repositories as owner/name.
-    #[arg(required = true, value_name = "OWNER/REPO")]
+    /// Repositories as owner/name. They are seeded one after another, in this order.
+    #[arg(value_name = "OWNER/REPO", group = "sources")]
     pub repos: Vec<String>,
+
+    /// Also the repositories listed in this file: one owner/name a line; blank lines
+    /// and `#` comments are skipped. `-` reads standard input.
+    #[arg(long, value_name = "PATH", group = "sources")]
+    pub from_file: Option<PathBuf>,
+
+    /// Every repository of this organisation, listed through the API by `work`
+    /// (repeatable). Enqueued again later, it picks up repositories created since.
+    #[arg(long, value_name = "ORG", group = "sources")]
+    pub org: Vec<String>,
+
+    /// Every repository this user owns, listed through the API by `work` (repeatable).
+    #[arg(long, value_name = "LOGIN", group = "sources")]
+    pub user: Vec<String>,
+
+    /// With --org/--user: forks too (left out by default).
+    #[arg(long)]
+    pub include_forks: bool,
+
+    /// With --org/--user: archived repositories too (left out by default).
+    #[arg(long)]
+    pub include_archived: bool,
+
+    /// With --org/--user: only repositories whose name matches this glob (`*`, `?`,
+    /// `[abc]`, `{a,b}`), e.g. 'api-*'; a pattern with a `/` matches owner/name.
+    #[arg(long = "match", value_name = "GLOB")]
+    pub pattern: Option<String>,
+
+    /// Seed these repositories before those enqueued earlier with a lower priority
+    /// (default 0; negative puts them behind). Given again on a queued repository, it
+    /// moves it.
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(-1_000_000..=1_000_000))]
+    pub priority: Option<i64>,
 
     /// Per-PR endpoints to fetch, comma-separated: pull, commits, reviews, files,
     /// check_runs, review_comments, issue_comments. [default for a new repository:
@@ -215,6 +256,18 @@ pub struct CopyToArgs {
     /// postgres://USER@HOST[:PORT]/DB (an empty database).
     #[arg(value_name = "DEST")]
     pub dest: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Repositories of the seed, as owner/name.
+    #[arg(required = true, value_name = "OWNER/REPO")]
+    pub repos: Vec<String>,
+
+    /// Keep the repositories' rows in the data tables (pull_requests, pr_files, …);
+    /// drop only their jobs and their place in the queue.
+    #[arg(long)]
+    pub keep_data: bool,
 }
 
 #[derive(Debug, Args)]

@@ -63,6 +63,7 @@ async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Status(args) => commands::status::run(cli, args).await,
         Command::Tokens(args) => commands::tokens::run(cli, args).await,
         Command::Retry(args) => commands::retry::run(cli, args).await,
+        Command::Remove(args) => commands::remove::run(cli, args).await,
         Command::CopyTo(args) => commands::copy::run(cli, args).await,
         Command::Completions(_) => Ok(exit::OK),
     }

@@ -212,7 +212,7 @@ fn a_page_that_keeps_killing_its_worker_ends_failed_instead_of_looping() {
         );
     };
     let stderr = String::from_utf8_lossy(&last.stderr);
-    assert_eq!(last.status.code(), Some(0), "{stderr}");
+    assert_eq!(last.status.code(), Some(3), "a job failed: {stderr}");
     assert_eq!(kills, 6, "killed once per attempt");
     assert_eq!(fake.hits(poison), 6);
     let job = h.texts(

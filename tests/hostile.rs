@@ -33,7 +33,7 @@ fn work(h: &Harness, args: &[&str]) -> Output {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(output.status.code(), Some(h.drained_exit()), "{stderr}");
     output
 }
 

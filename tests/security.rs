@@ -64,7 +64,7 @@ fn authorization_never_follows_a_redirect_to_another_host() {
     let fake = FakeGithub::spawn(config);
     let h = Harness::new(&fake.url(), &[token(1)]);
     h.enqueue(REPO);
-    h.seedq().arg("work").assert().success();
+    h.seedq().arg("work").assert().code(3);
     assert_nothing_received(&other_host);
     assert_nothing_received(&other_port);
     let errors = failed_errors(&h);
@@ -90,7 +90,7 @@ fn a_link_header_pointing_at_another_host_gets_no_request() {
     let fake = FakeGithub::spawn(config);
     let h = Harness::new(&fake.url(), &[token(1)]);
     h.enqueue(REPO);
-    h.seedq().arg("work").assert().success();
+    h.seedq().arg("work").assert().code(3);
     assert_nothing_received(&other_host);
     let errors = failed_errors(&h);
     assert_eq!(errors.len(), 1, "{errors:?}");

@@ -195,7 +195,7 @@ fn missing_repository_fails_its_job_with_a_clear_message() {
     h.seedq()
         .arg("work")
         .assert()
-        .success()
+        .code(3)
         .stderr(predicates::str::contains("acme/nope"))
         .stderr(predicates::str::contains("not found"));
     let errors = h.texts("SELECT last_error FROM jobs WHERE state = 'failed'");

@@ -23,7 +23,7 @@ fn seeded(fake: &FakeGithub) -> Harness {
     let h = Harness::new(&fake.url(), &[token(1), token(2)]);
     h.enqueue("acme/widgets");
     h.enqueue("acme/gone");
-    h.seedq().arg("work").assert().success();
+    h.seedq().arg("work").assert().code(3);
     h
 }
 

@@ -3,6 +3,7 @@
 
 pub mod copy;
 pub mod enqueue;
+pub mod remove;
 pub mod retry;
 pub mod status;
 pub mod tokens;
@@ -15,6 +16,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILURE: u8 = 1;
     pub const USAGE: u8 = 2;
+    /// `work` drained the queue, but some jobs failed.
+    pub const JOBS_FAILED: u8 = 3;
     pub const EXHAUSTED: u8 = 75;
     pub const SIGINT: u8 = 130;
     pub const SIGTERM: u8 = 143;

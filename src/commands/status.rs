@@ -181,6 +181,20 @@ fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen) {
         println!("nothing queued: run `seedq enqueue owner/repo`");
     }
     for r in &snapshot.repos {
+        // A listing of an organisation's or a user's repositories (`org:LOGIN`).
+        if r.repo.contains(':') {
+            let pages = thousands(r.jobs.done);
+            let state = if r.jobs.queued + r.jobs.running > 0 {
+                format!("listing its repositories ({pages} page(s) read)")
+            } else if r.jobs.failed > 0 {
+                "its listing failed (see the failed jobs below)".to_owned()
+            } else {
+                format!("listed ({pages} page(s)); its repositories are queued")
+            };
+            println!();
+            println!("{}: {state}", r.repo);
+            continue;
+        }
         let list_stuck = r
             .jobs_by_kind
             .get("pulls")
@@ -203,6 +217,25 @@ fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen) {
             thousands(r.prs_complete),
             thousands(r.prs_discovered),
         );
+        if let Some(a) = &r.access {
+            if a.no_token {
+                println!(
+                    "  no token can see it: refused (404 or 403) to {}; check the name, or add a \
+                     token with access and run `seedq retry --repo {}`",
+                    a.refused_by.join(", "),
+                    r.repo
+                );
+            } else {
+                let seen = match a.seen_by.as_slice() {
+                    [] => "not yet known".to_owned(),
+                    seen => seen.join(", "),
+                };
+                println!(
+                    "  seen by {seen}; not by {} (404 or 403)",
+                    a.refused_by.join(", ")
+                );
+            }
+        }
         if let Some(g) = &r.graphql {
             println!(
                 "  GraphQL: {} PRs per query (learned; {} queries, {} timed out)",

@@ -1,5 +1,6 @@
-//! `seedq work`: runs the queue until it is drained (exit 0), the tokens run out with
-//! `--exit-when-exhausted` (75), or a signal stops it cleanly (130/143).
+//! `seedq work`: runs the queue until it is drained (exit 0, or 3 when jobs failed), the
+//! tokens run out with `--exit-when-exhausted` (75), or a signal stops it cleanly
+//! (130/143).
 
 use crate::cli::{Api, Cli, WorkArgs};
 use crate::cli::{LogFormat, ProgressMode};
@@ -110,6 +111,7 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
     store.close().await;
     summarize(&snapshot, &counters, failed_total, started.elapsed());
     Ok(match stop {
+        Stop::Drained if failed_total > 0 => super::exit::JOBS_FAILED,
         Stop::Drained => super::exit::OK,
         Stop::Exhausted { until } => {
             let when = until
@@ -179,8 +181,25 @@ fn summarize(snapshot: &Snapshot, counters: &Counters, failed_total: i64, elapse
         format::duration_ms(elapsed.as_millis() as i64),
     );
     if failed_total > 0 {
+        let mut failed: Vec<(&str, i64)> = snapshot
+            .repos
+            .iter()
+            .filter(|r| r.jobs.failed > 0)
+            .map(|r| (r.repo.as_str(), r.jobs.failed))
+            .collect();
+        failed.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let shown = failed.len().min(10);
+        let mut where_ = failed[..shown]
+            .iter()
+            .map(|(repo, n)| format!("{repo} {}", format::thousands(*n)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if failed.len() > shown {
+            where_.push_str(&format!(" and {} more repositories", failed.len() - shown));
+        }
         tracing::warn!(
-            "{failed_total} job(s) failed in all; `seedq status` lists them, `seedq retry` requeues them"
+            "{failed_total} job(s) failed ({where_}); `seedq status` lists them, `seedq retry` \
+             requeues them"
         );
     }
 }

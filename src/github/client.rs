@@ -247,6 +247,11 @@ pub(super) async fn classify(
                 Err(FetchError::Secondary {
                     retry_after: retry_after(&headers, now).unwrap_or(SECONDARY_DEFAULT_PAUSE),
                 })
+            } else if code == 403 {
+                Err(FetchError::Refused(format!(
+                    "HTTP {code} {}: {message}",
+                    describe_status(code)
+                )))
             } else {
                 Err(FetchError::Fatal(format!(
                     "HTTP {code} {}: {message}",
@@ -271,6 +276,10 @@ pub(super) async fn classify(
         ))),
         // 408 Request Timeout is worth another try.
         408 => Err(FetchError::Transient(format!("{method} {url}: HTTP 408"))),
+        404 => Err(FetchError::Refused(format!(
+            "HTTP {code} {}: {message}",
+            describe_status(code)
+        ))),
         _ => Err(FetchError::Fatal(format!(
             "HTTP {code} {}: {message}",
             describe_status(code)
@@ -495,14 +504,19 @@ mod tests {
                 Err(FetchError::Transient(_))
             ));
         }
-        for code in [404, 409, 410, 451, 422] {
+        for code in [409, 410, 451, 422] {
             assert!(matches!(
                 classify_answer(code, none, b"{}"),
                 Err(FetchError::Fatal(_))
             ));
         }
+        // What a token that cannot see a repository gets: another token may.
+        assert!(matches!(
+            classify_answer(404, none, br#"{"message": "Not Found"}"#),
+            Err(FetchError::Refused(_))
+        ));
         let permission = classify_answer(403, none, br#"{"message": "Resource not accessible"}"#);
-        assert!(matches!(permission, Err(FetchError::Fatal(_))));
+        assert!(matches!(permission, Err(FetchError::Refused(_))));
         let secondary = classify_answer(
             403,
             &[("retry-after".to_owned(), "7".to_owned())],

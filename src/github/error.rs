@@ -17,7 +17,11 @@ pub enum FetchError {
     /// 401: the token is unusable; the other tokens carry on.
     #[error("bad credentials (401)")]
     BadCredentials,
-    /// 404, 409, 410, 451, permission 403s and other 4xx: retrying cannot help.
+    /// 404, or a 403 that is no rate limit: the page is not there, or this token may
+    /// not see it (another token may).
+    #[error("{0}")]
+    Refused(String),
+    /// 409, 410, 451 and other 4xx: retrying cannot help.
     #[error("{0}")]
     Fatal(String),
     /// 5xx, timeouts, dropped connections, unreadable bodies: retried with backoff.

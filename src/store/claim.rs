@@ -158,24 +158,60 @@ pub(super) async fn claim_in(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> R
             }
         }
     };
-    let Some(job) = tx.next_ready(servable, now).await? else {
-        return nothing_claimable(tx, claim, now).await;
-    };
-    if servable.graphql && !job.rest_only {
-        if let Some(batch) = claim_batch(tx, claim, job, now).await? {
-            return Ok(Claim::Work(Work::Graphql(batch)));
+    // A job no token with quota can see (its repository is hidden from the tokens that
+    // have some) must not hold up the next repositories' work: up to a few repositories
+    // are passed over.
+    let mut passed_over: Vec<String> = Vec::new();
+    loop {
+        let exclude = serde_json::to_string(&passed_over).expect("strings serialize");
+        let Some(job) = tx.next_ready(servable, &exclude, now).await? else {
+            return nothing_claimable(tx, claim, now).await;
+        };
+        let repo = job.repo.clone();
+        if servable.graphql && !job.rest_only {
+            if let Some(batch) = claim_batch(tx, claim, job, now).await? {
+                return Ok(Claim::Work(Work::Graphql(batch)));
+            }
+            // Fewer points left than the query costs: the next claim looks again.
+        } else if let Some(work) = claim_rest(tx, claim, job, now).await? {
+            return Ok(Claim::Work(work));
         }
-        // Fewer points left than the query costs: the next claim looks again.
-        return nothing_claimable(tx, claim, now).await;
+        // No token that may see the repository is left: its jobs fail, all at once,
+        // instead of waiting for a token that will never come.
+        let (valid, may) = tx.may_see(&repo, &claim.fingerprints).await?;
+        if valid > 0 && may == 0 {
+            let error = super::access::no_token_sees(&repo, valid);
+            let failed = tx.fail_queued(&repo, &error, now).await?;
+            tracing::warn!("{error}: {failed} job(s) failed");
+            continue;
+        }
+        if passed_over.len() >= MAX_PASSED_OVER {
+            return nothing_claimable(tx, claim, now).await;
+        }
+        passed_over.push(repo);
     }
+}
+
+/// How many repositories a claim passes over when no token can take their first job.
+const MAX_PASSED_OVER: usize = 3;
+
+/// Leases `job` alone on the `core` bucket of the best token that may see its
+/// repository; `None` when none has a request left.
+async fn claim_rest(
+    tx: &mut impl Sql,
+    claim: &ClaimFor,
+    job: ReadyJob,
+    now: i64,
+) -> Result<Option<Work>> {
     // An ETag answers 304 (free) only to the token that got it: `take` prefers that
     // token while it has quota, else takes the best as usual.
     let etag_token = job.etag.as_ref().and(job.etag_token.as_deref());
+    let fingerprints = claim.fingerprints.as_str();
     let Some(token) = tx
-        .take(fingerprints, Bucket::Core, 1, etag_token, now)
+        .take(fingerprints, Bucket::Core, 1, etag_token, &job.repo, now)
         .await?
     else {
-        return nothing_claimable(tx, claim, now).await;
+        return Ok(None);
     };
     let lease = Lease {
         owner: &claim.owner,
@@ -184,11 +220,7 @@ pub(super) async fn claim_in(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> R
         now,
     };
     let lease = tx.lease_rest(job.id, lease).await?;
-    Ok(Claim::Work(Work::Rest(job.claimed(
-        lease,
-        &token,
-        Bucket::Core,
-    ))))
+    Ok(Some(Work::Rest(job.claimed(lease, &token, Bucket::Core))))
 }
 
 /// Registers worker `id` again if its row is gone: another process took it for dead
@@ -281,7 +313,14 @@ async fn claim_batch(
     let points = graphql::cost(requests);
     let fingerprints = claim.fingerprints.as_str();
     let Some(token) = tx
-        .take(fingerprints, Bucket::Graphql, points, None, now)
+        .take(
+            fingerprints,
+            Bucket::Graphql,
+            points,
+            None,
+            &first.repo,
+            now,
+        )
         .await?
     else {
         return Ok(None);
@@ -321,7 +360,10 @@ async fn claim_batch(
     // `RETURNING` gives no order: keep the queue's.
     jobs.sort_by_key(|j| chosen.iter().position(|&id| id == j.id));
     let mark = match list && first.round == 1 && first.page == 1 && first.unmarked {
-        true => tx.take(fingerprints, Bucket::Core, 1, None, now).await?,
+        true => {
+            tx.take(fingerprints, Bucket::Core, 1, None, &first.repo, now)
+                .await?
+        }
         false => None,
     };
     Ok(Some(Batch {

@@ -14,6 +14,7 @@
 //! No transaction is ever held open across an HTTP request. A process's job outcomes
 //! and claims are grouped into shared transactions (`commit`).
 
+pub mod access;
 mod batch_size;
 mod claim;
 mod commit;
@@ -22,6 +23,7 @@ mod data;
 mod db;
 mod finish;
 pub mod jobs;
+pub mod listings;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod process;

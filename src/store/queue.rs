@@ -24,7 +24,7 @@
 use super::claim::{Apis, Claim, ClaimFor, Work};
 use super::commit::Request;
 use super::db::write_tx;
-use super::sql::QueueSql;
+use super::sql::{QueueSql, RepoSql};
 use super::{Result, Store};
 use crate::github::RateLimit;
 
@@ -173,9 +173,14 @@ impl Store {
     }
 
     /// Requeues failed jobs, all or those of one repository or id; returns how many.
+    /// Requeues failed jobs; retrying all jobs or a repository's also forgets which
+    /// tokens were refused it (access may have been granted since).
     pub async fn retry_failed(&self, repo: Option<&str>, id: Option<i64>, now: i64) -> Result<u64> {
-        Ok(write_tx!(&self.db, |tx| tx
-            .retry_failed(repo, id, now)
-            .await?))
+        Ok(write_tx!(&self.db, |tx| {
+            if id.is_none() {
+                tx.forget_refusals(repo).await?;
+            }
+            tx.retry_failed(repo, id, now).await?
+        }))
     }
 }

@@ -13,7 +13,7 @@
 use super::db::write_tx;
 use super::finish::{insert_jobs, remember_mark};
 use super::jobs::{ClaimedJob, ListMark, NewJob};
-use super::sql::{NewRound, RepoSql};
+use super::sql::{NewRound, Sql};
 use super::{Result, Store};
 use crate::github::kinds::list_page;
 use crate::github::Kind;
@@ -30,6 +30,8 @@ pub struct ListOptions {
     /// open, closed or all.
     pub state: Option<String>,
     pub limit: Option<i64>,
+    /// `--priority`: a higher one goes ahead of the repositories enqueued before.
+    pub priority: Option<i64>,
 }
 
 /// A repository's stored listing settings.
@@ -85,90 +87,106 @@ impl Store {
         options: &ListOptions,
         now: i64,
     ) -> Result<Enqueued> {
-        let started = write_tx!(&self.db, |tx| 'round: {
-            let existing = tx.repo_round(repo).await?;
-            let defaults = RepoSettings {
-                endpoints: Kind::DEFAULT_PER_PR.map(Kind::as_str).join(","),
-                since: None,
-                state: "all".to_owned(),
-                limit: None,
-            };
-            // The refresh list's ETag says "nothing changed since the last round started":
-            // worth keeping only when that round completed cleanly with these settings.
-            let (round, settings, high_water, keep_list_etag) = match existing {
-                None => (1, defaults.with(options), None, false),
-                Some(row) => {
-                    let (pending, failed) = tx.round_jobs(repo, row.round).await?;
-                    if pending > 0 {
-                        // Nothing written.
-                        break 'round Err(row.round);
-                    }
-                    let stored = RepoSettings {
-                        endpoints: row.endpoints,
-                        since: row.since,
-                        state: row.pr_state,
-                        limit: row.pr_limit,
-                    };
-                    let wanted = stored.clone().with(options);
-                    let high_water = if wanted != stored {
-                        None
-                    } else if failed == 0 {
-                        row.round_high_water.or(row.high_water)
-                    } else {
-                        row.high_water
-                    };
-                    let keep = wanted == stored && failed == 0;
-                    (row.round + 1, wanted, high_water, keep)
-                }
-            };
-            // GitHub's timestamps have one format, so the later one is the larger string.
-            let round_since = settings.since.clone().max(high_water.clone());
-            tx.start_round(NewRound {
-                repo,
-                endpoints: &settings.endpoints,
-                now,
-                round,
-                since: settings.since.as_deref(),
-                pr_state: &settings.state,
-                pr_limit: settings.limit,
-                round_since: round_since.as_deref(),
-                high_water: high_water.as_deref(),
-                keep_list_etag,
-            })
-            .await?;
-            let first = NewJob {
-                repo: repo.to_owned(),
-                kind: Kind::Pulls,
-                pr_number: None,
-                page: 1,
-                // A refresh lists every state, so that a PR that left the selection (an
-                // open PR now closed) has its row updated; only selected PRs are fetched.
-                url: list_page(
-                    repo,
-                    if round > 1 { "all" } else { &settings.state },
-                    round_since.is_some(),
-                    settings.limit,
-                ),
-                cursor: None,
-                priority: 1,
-                round,
-            };
-            insert_jobs(tx, std::slice::from_ref(&first), now).await?;
-            Ok((round, round_since))
-        });
-        let (round, round_since) = match started {
-            Ok(started) => started,
-            Err(round) => return Ok(Enqueued::InProgress { round }),
-        };
-        Ok(if round == 1 {
-            Enqueued::New
-        } else {
-            Enqueued::Refresh {
-                round,
-                since: round_since,
-            }
-        })
+        let started = write_tx!(&self.db, |tx| enqueue_in(tx, repo, options, now).await?);
+        Ok(Enqueued::from_started(started))
     }
+}
+
+impl Enqueued {
+    /// What `enqueue_in` did, told.
+    pub(super) fn from_started(started: std::result::Result<(i64, Option<String>), i64>) -> Self {
+        match started {
+            Err(round) => Enqueued::InProgress { round },
+            Ok((1, _)) => Enqueued::New,
+            Ok((round, since)) => Enqueued::Refresh { round, since },
+        }
+    }
+}
+
+/// `enqueue_repo` inside the caller's transaction: the round started (its number and
+/// the time its list goes back to), or `Err(round)` while the current one is in
+/// progress.
+pub(super) async fn enqueue_in(
+    tx: &mut impl Sql,
+    repo: &str,
+    options: &ListOptions,
+    now: i64,
+) -> Result<std::result::Result<(i64, Option<String>), i64>> {
+    Ok('round: {
+        let existing = tx.repo_round(repo).await?;
+        let defaults = RepoSettings {
+            endpoints: Kind::DEFAULT_PER_PR.map(Kind::as_str).join(","),
+            since: None,
+            state: "all".to_owned(),
+            limit: None,
+        };
+        // The refresh list's ETag says "nothing changed since the last round started":
+        // worth keeping only when that round completed cleanly with these settings.
+        let (round, settings, high_water, keep_list_etag) = match existing {
+            None => (1, defaults.with(options), None, false),
+            Some(row) => {
+                let (pending, failed) = tx.round_jobs(repo, row.round).await?;
+                if pending > 0 {
+                    // Nothing written but a new priority.
+                    if let Some(priority) = options.priority {
+                        tx.set_priority(repo, priority).await?;
+                    }
+                    break 'round Err(row.round);
+                }
+                let stored = RepoSettings {
+                    endpoints: row.endpoints,
+                    since: row.since,
+                    state: row.pr_state,
+                    limit: row.pr_limit,
+                };
+                let wanted = stored.clone().with(options);
+                let high_water = if wanted != stored {
+                    None
+                } else if failed == 0 {
+                    row.round_high_water.or(row.high_water)
+                } else {
+                    row.high_water
+                };
+                let keep = wanted == stored && failed == 0;
+                (row.round + 1, wanted, high_water, keep)
+            }
+        };
+        // GitHub's timestamps have one format, so the later one is the larger string.
+        let round_since = settings.since.clone().max(high_water.clone());
+        tx.start_round(NewRound {
+            repo,
+            endpoints: &settings.endpoints,
+            now,
+            round,
+            since: settings.since.as_deref(),
+            pr_state: &settings.state,
+            pr_limit: settings.limit,
+            round_since: round_since.as_deref(),
+            high_water: high_water.as_deref(),
+            keep_list_etag,
+            priority: options.priority,
+        })
+        .await?;
+        let first = NewJob {
+            repo: repo.to_owned(),
+            kind: Kind::Pulls,
+            pr_number: None,
+            page: 1,
+            // A refresh lists every state, so that a PR that left the selection (an
+            // open PR now closed) has its row updated; only selected PRs are fetched.
+            url: list_page(
+                repo,
+                if round > 1 { "all" } else { &settings.state },
+                round_since.is_some(),
+                settings.limit,
+            ),
+            cursor: None,
+            priority: 1,
+            round,
+        };
+        insert_jobs(tx, std::slice::from_ref(&first), now).await?;
+        Ok((round, round_since))
+    })
 }
 
 impl Store {

@@ -117,6 +117,8 @@ pub(crate) struct NewRound<'a> {
     pub high_water: Option<&'a str>,
     /// Keep the list ETag of the last round (nothing changed and nothing failed).
     pub keep_list_etag: bool,
+    /// The repository's new priority (`None`: keep it; 0 for a new one).
+    pub priority: Option<i64>,
 }
 
 /// What a repository's GraphQL queries taught so far.
@@ -313,11 +315,27 @@ pub(crate) trait QueueSql: Send {
     /// The first ready job `servable` allows (per-PR jobs first, then by age), locked
     /// for this transaction: no concurrent transaction gets it (PostgreSQL: `FOR UPDATE
     /// SKIP LOCKED`).
+    /// Jobs of the repositories in `exclude` (a JSON array of names) are passed over.
     fn next_ready(
         &mut self,
         servable: Servable,
+        exclude: &str,
         now: i64,
     ) -> impl Future<Output = Result<Option<ReadyJob>>> + Send;
+    /// Fails every queued job of `repo` with `error`; how many.
+    fn fail_queued(
+        &mut self,
+        repo: &str,
+        error: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<u64>> + Send;
+    /// Deletes a repository's jobs, ETags and access records, and its row of `repos`;
+    /// with `data`, its rows in the data tables too. What was deleted: (jobs, rows).
+    fn remove_repo(
+        &mut self,
+        repo: &str,
+        data: bool,
+    ) -> impl Future<Output = Result<(u64, u64)>> + Send;
     /// Running jobs, the earliest `run_at` queued, and whether the first ready job is
     /// REST-only.
     fn queue_state(&mut self, now: i64) -> impl Future<Output = Result<QueueState>> + Send;
@@ -366,12 +384,14 @@ pub(crate) trait TokenSql: Send {
     /// `None` when no token has `units` left, even after another transaction took some
     /// meanwhile. Choosing and reserving are one statement: each statement is a round
     /// trip while the write lock (SQLite) or the bucket's row lock (PostgreSQL) is held.
+    /// Tokens known not to see `repo` (`repo_access`) are passed over.
     fn take(
         &mut self,
         fingerprints: &str,
         bucket: Bucket,
         units: i64,
         preferred: Option<&str>,
+        repo: &str,
         now: i64,
     ) -> impl Future<Output = Result<Option<String>>> + Send;
     /// Whether some usable token has quota now: (REST, GraphQL).
@@ -473,6 +493,45 @@ pub(crate) trait RepoSql: Send {
     fn graphql_unavailable(
         &mut self,
     ) -> impl Future<Output = Result<Vec<(String, String, i64)>>> + Send;
+    /// Sets a repository's priority, and its jobs' place in the queue with it.
+    fn set_priority(
+        &mut self,
+        repo: &str,
+        priority: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Whether `token` is known to see `repo` (`None`: not known either way).
+    fn access(
+        &mut self,
+        repo: &str,
+        token: &str,
+    ) -> impl Future<Output = Result<Option<bool>>> + Send;
+    /// Records whether `token` sees `repo` (and the refusal, if not).
+    fn record_access(
+        &mut self,
+        repo: &str,
+        token: &str,
+        sees: bool,
+        error: Option<&str>,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Of `fingerprints` (a JSON array): the valid tokens, and those of them not known
+    /// to be refused by `repo`.
+    fn may_see(
+        &mut self,
+        repo: &str,
+        fingerprints: &str,
+    ) -> impl Future<Output = Result<(i64, i64)>> + Send;
+    /// Stores a listing's filters (JSON) on its row.
+    fn set_listing(&mut self, name: &str, json: &str) -> impl Future<Output = Result<()>> + Send;
+    /// A listing's filters (JSON) and priority.
+    fn listing_of(
+        &mut self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<(String, i64)>>> + Send;
+    /// Forgets which tokens were refused `repo` (`None`: every repository).
+    fn forget_refusals(&mut self, repo: Option<&str>) -> impl Future<Output = Result<()>> + Send;
+    /// Which of `names` (a JSON array) are repositories of the seed.
+    fn known_repos(&mut self, names: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
 
 /// The data tables.
@@ -531,7 +590,10 @@ pub(crate) trait WorkerSql: Send {
 
 /// Read-only queries for `status`, the live display and the summary.
 pub(crate) trait ReadSql: Send {
+    /// Repositories in queue order: a higher priority first, then as enqueued.
     fn repo_rows(&mut self) -> impl Future<Output = Result<Vec<RepoRow>>> + Send;
+    /// What each token was found to see: (repository, token label, sees).
+    fn access_rows(&mut self) -> impl Future<Output = Result<Vec<(String, String, bool)>>> + Send;
     /// A repository's jobs by state (`kind` empty).
     fn jobs_by_state(&mut self, repo: &str) -> impl Future<Output = Result<Vec<JobCount>>> + Send;
     /// A repository's queued, running and failed jobs by kind and state.
@@ -583,6 +645,10 @@ pub(crate) const COPIED_TABLES: &[CopiedTable] = &[
     CopiedTable {
         name: "page_etags",
         key: "page_key",
+    },
+    CopiedTable {
+        name: "repo_access",
+        key: "repo, token",
     },
     CopiedTable {
         name: "gh_pulls",

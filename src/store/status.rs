@@ -5,7 +5,7 @@
 //! a connection a worker needs.
 
 use super::db::read;
-use super::sql::ReadSql;
+use super::sql::{ReadSql, TokenSql};
 use super::{Result, Store};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -34,6 +34,21 @@ pub struct RepoProgress {
     /// What GraphQL queries of this repository taught (absent before the first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graphql: Option<GraphqlBatches>,
+    /// Which tokens can see it, when some were refused (404 or 403): absent while
+    /// every token tried could.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<Access>,
+}
+
+/// Which tokens were found to see a repository, and which were refused.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Access {
+    /// Labels (masked) of the tokens that fetched pages of it.
+    pub seen_by: Vec<String>,
+    /// Labels of the tokens refused it.
+    pub refused_by: Vec<String>,
+    /// Every valid token was refused: no token can see it.
+    pub no_token: bool,
 }
 
 /// A repository's GraphQL batches: the size learned from its timeouts and successes.
@@ -82,10 +97,30 @@ impl Store {
     /// of the repository's done jobs (per-kind done counts, 304s), for the display
     /// that refreshes every second.
     pub async fn repo_progress(&self, detail: Detail) -> Result<Vec<RepoProgress>> {
-        let repos = read!(&self.db, |c| c.repo_rows().await?);
+        let (repos, access, tokens) = read!(&self.db, |c| (
+            c.repo_rows().await?,
+            c.access_rows().await?,
+            c.token_rows().await?
+        ));
+        let valid = tokens.iter().filter(|t| t.state != "invalid").count();
+        let mut found: BTreeMap<String, Access> = BTreeMap::new();
+        for (repo, label, sees) in access {
+            let one = found.entry(repo).or_default();
+            match sees {
+                true => one.seen_by.push(label),
+                false => one.refused_by.push(label),
+            }
+        }
         let mut progress = Vec::with_capacity(repos.len());
         for repo in repos {
+            let access = found
+                .remove(&repo.name)
+                .filter(|a| !a.refused_by.is_empty());
             let mut one = self.one_repo(repo.name, &repo.endpoints, detail).await?;
+            one.access = access.map(|mut a| {
+                a.no_token = a.seen_by.is_empty() && a.refused_by.len() >= valid;
+                a
+            });
             one.graphql = (repo.gql_queries > 0).then(|| GraphqlBatches {
                 batch_prs: repo.gql_batch.unwrap_or(super::claim::DEFAULT_BATCH_PRS),
                 queries: repo.gql_queries,
@@ -167,6 +202,7 @@ impl Store {
             jobs_by_kind,
             requests_left,
             graphql: None,
+            access: None,
         })
     }
 

@@ -102,6 +102,16 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
                 ctx.store.record_graphql_available(api_root, now).await?;
             }
             let rate = answer.rate_limit().or(rate);
+            if answer.repository().is_none() {
+                // The repository resolved to null: gone, renamed, or hidden from this
+                // token. REST tells which, page by page, and tries the other tokens.
+                let errors: Vec<String> = answer.errors.iter().map(|e| e.describe()).collect();
+                let message = format!("GraphQL: repository is null: {}", errors.join("; "));
+                tracing::debug!("{repo}: {message}; these pages go to REST");
+                let outcomes = to_rest(batch.jobs, Some(message));
+                return finish(ctx, outcomes, TokenEvent::Answered(rate), None).await;
+            }
+            ctx.saw(&repo, &batch.jobs[0].token).await?;
             let outcomes = batch
                 .jobs
                 .into_iter()
@@ -369,7 +379,7 @@ async fn fetch_error(
             let outcomes = retry_all(ctx, jobs, &message, now);
             finish(ctx, outcomes, TokenEvent::Answered(rate), None).await
         }
-        FetchError::Fatal(message) => {
+        FetchError::Fatal(message) | FetchError::Refused(message) => {
             tracing::debug!("GraphQL refused ({message}); these pages go to REST");
             let outcomes = to_rest(jobs, Some(message));
             finish(ctx, outcomes, TokenEvent::Answered(rate), None).await

@@ -104,6 +104,8 @@ struct Context {
     graphql_gone: AtomicBool,
     /// Whether a GraphQL answer with data came back (recorded once for `status`).
     graphql_answered: AtomicBool,
+    /// (repository, token) pairs this process recorded as seen (`repo_access`).
+    seen: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl Context {
@@ -124,6 +126,21 @@ impl Context {
             self.pool.fingerprints_json(),
             self.apis(),
         )
+    }
+
+    /// Records, once per process, that `token` fetched a page of `repo`: a later 404
+    /// from it is then about the page, not the repository (`store::access`).
+    async fn saw(&self, repo: &str, token: &str) -> crate::store::Result<()> {
+        let key = (repo.to_owned(), token.to_owned());
+        let new = self
+            .seen
+            .lock()
+            .map(|mut seen| seen.insert(key))
+            .unwrap_or(false);
+        if new {
+            self.store.saw(repo, token, now_ms()).await?;
+        }
+        Ok(())
     }
 
     /// Whether the workers are stopping (a signal, or the process is done).
@@ -156,6 +173,7 @@ pub async fn run(
         counters,
         graphql_gone: AtomicBool::new(settings.apis == Apis::Rest),
         graphql_answered: AtomicBool::new(false),
+        seen: Default::default(),
     });
     let heartbeat = tokio::spawn(heartbeat(ctx.clone()));
     // Other processes' new work wakes idle workers here at once (PostgreSQL).

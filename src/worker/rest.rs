@@ -6,6 +6,8 @@ use super::{Context, Settings};
 use crate::followups::{self, NextPage};
 use crate::github::error::FetchError;
 use crate::github::{pages, Body, Kind};
+use crate::store::access::Refusal;
+use crate::store::listings;
 use crate::store::queue::{Finished, TokenEvent};
 use crate::store::{now_ms, ClaimedJob, Completion, Outcome, Work};
 use rand::Rng;
@@ -17,6 +19,9 @@ pub(super) fn describe(job: &ClaimedJob) -> String {
     match job.pr_number {
         Some(pr) if job.page > 1 => format!("{} PR #{pr} {} page {}", job.repo, job.kind, job.page),
         Some(pr) => format!("{} PR #{pr} {}", job.repo, job.kind),
+        None if job.kind == listings::KIND => {
+            format!("{} repository list page {}", job.repo, job.page)
+        }
         None => format!("{} pull-request list page {}", job.repo, job.page),
     }
 }
@@ -29,8 +34,10 @@ pub(super) async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Res
         store.release(&job, now_ms()).await?;
         return Ok(None);
     };
+    // A listing of an organisation's repositories has no `Kind`: `None`.
     let kind = match job.kind.parse::<Kind>() {
-        Ok(kind) => kind,
+        Ok(kind) => Some(kind),
+        Err(_) if job.kind == listings::KIND => None,
         Err(e) => {
             store.fail(&job, &e, None, now_ms()).await?;
             return Ok(None);
@@ -61,43 +68,14 @@ pub(super) async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Res
     let now = now_ms();
     let rate = fetched.rate;
     let mut next_job = None;
+    if fetched.result.is_ok() {
+        ctx.saw(&job.repo, &job.token).await?;
+    }
     match fetched.result {
-        Ok(Body::Page { bytes, etag, next }) => match pages::parse(kind, &bytes) {
-            Ok(rows) => {
-                let next = next.as_deref().map(NextPage::rest);
-                let planned = followups::plan(&job, kind, rows, next, false);
-                let page = Completion {
-                    rows: Some(planned.rows),
-                    etag,
-                    follow_ups: planned.jobs,
-                    rate,
-                };
-                let (done, claimed) = if ctx.stopping() {
-                    (store.complete(&job, page, now).await?, None)
-                } else {
-                    store
-                        .complete_and_claim(&job, page, ctx.claim_for(), now)
-                        .await?
-                };
-                next_job = claimed;
-                if done {
-                    ctx.counters.pages.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    ctx.counters.fenced.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Err(e) => retry_or_fail(ctx, &job, &format!("GET {url}: {e}"), rate).await?,
+        Ok(body) => match kind {
+            Some(kind) => next_job = store_fetched(ctx, &job, kind, body, rate, &url, now).await?,
+            None => listing_page(ctx, &job, body, rate).await?,
         },
-        Ok(Body::NotModified) => {
-            ctx.counters.not_modified.fetch_add(1, Ordering::Relaxed);
-            let page = Completion {
-                rows: None,
-                etag: None,
-                follow_ups: followups::after_not_modified(&job, kind),
-                rate,
-            };
-            store.complete(&job, page, now).await?;
-        }
         Err(FetchError::Exhausted { reset_at_ms }) => {
             ctx.counters.refused.fetch_add(1, Ordering::Relaxed);
             let reset_at = reset_at_ms.unwrap_or(now + 60_000);
@@ -118,6 +96,7 @@ pub(super) async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Res
             store.snooze(&job, TokenEvent::Invalid, now).await?;
         }
         Err(FetchError::Transient(message)) => retry_or_fail(ctx, &job, &message, rate).await?,
+        Err(FetchError::Refused(message)) => refused(ctx, &job, &message, rate).await?,
         Err(FetchError::Fatal(message)) => {
             let message = format!("{}: {message}", describe(&job));
             tracing::warn!("{message}");
@@ -126,6 +105,176 @@ pub(super) async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Res
         }
     }
     Ok(next_job)
+}
+
+/// A page that came back (or a 304): its rows and follow-ups stored, perhaps with the
+/// worker's next work claimed in the same transaction.
+async fn store_fetched(
+    ctx: &Context,
+    job: &ClaimedJob,
+    kind: Kind,
+    body: Body,
+    rate: Option<crate::github::RateLimit>,
+    url: &reqwest::Url,
+    now: i64,
+) -> crate::store::Result<Option<Work>> {
+    let store = &ctx.store;
+    match body {
+        Body::Page { bytes, etag, next } => match pages::parse(kind, &bytes) {
+            Ok(rows) => {
+                let next = next.as_deref().map(NextPage::rest);
+                let planned = followups::plan(job, kind, rows, next, false);
+                let page = Completion {
+                    rows: Some(planned.rows),
+                    etag,
+                    follow_ups: planned.jobs,
+                    rate,
+                };
+                let (done, claimed) = if ctx.stopping() {
+                    (store.complete(job, page, now).await?, None)
+                } else {
+                    store
+                        .complete_and_claim(job, page, ctx.claim_for(), now)
+                        .await?
+                };
+                if done {
+                    ctx.counters.pages.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    ctx.counters.fenced.fetch_add(1, Ordering::Relaxed);
+                }
+                return Ok(claimed);
+            }
+            Err(e) => retry_or_fail(ctx, job, &format!("GET {url}: {e}"), rate).await?,
+        },
+        Body::NotModified => {
+            ctx.counters.not_modified.fetch_add(1, Ordering::Relaxed);
+            let page = Completion {
+                rows: None,
+                etag: None,
+                follow_ups: followups::after_not_modified(job, kind),
+                rate,
+            };
+            store.complete(job, page, now).await?;
+        }
+    }
+    Ok(None)
+}
+
+/// A page of an organisation's or a user's repositories: those the listing's filters
+/// let through are enqueued, with its next page, as the page is marked done.
+async fn listing_page(
+    ctx: &Context,
+    job: &ClaimedJob,
+    body: Body,
+    rate: Option<crate::github::RateLimit>,
+) -> crate::store::Result<()> {
+    let Body::Page { bytes, next, .. } = body else {
+        // Never asked conditionally: a 304 is the server's mistake.
+        return retry_or_fail(ctx, job, "a listing page answered 304 Not Modified", rate).await;
+    };
+    let Some((filter, priority)) = ctx.store.listing(&job.repo).await? else {
+        let error = format!("{}: the listing's filters are missing", job.repo);
+        ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
+        ctx.store.fail(job, &error, rate, now_ms()).await?;
+        return Ok(());
+    };
+    let listed: Vec<listings::Listed> = match serde_json::from_slice(&bytes) {
+        Ok(listed) => listed,
+        Err(e) => {
+            let message = format!("{}: not a list of repositories: {e}", describe(job));
+            return retry_or_fail(ctx, job, &message, rate).await;
+        }
+    };
+    // Checked when enqueued: a pattern that no longer compiles matches nothing.
+    let pattern = filter
+        .pattern
+        .as_deref()
+        .map(|p| globset::Glob::new(p).map(|g| g.compile_matcher()).ok());
+    let pattern = match pattern {
+        Some(None) => {
+            return retry_or_fail(ctx, job, "the listing's --match is not a glob", rate).await
+        }
+        Some(Some(matcher)) => Some(matcher),
+        None => None,
+    };
+    let mut wanted = Vec::new();
+    for repo in &listed {
+        match crate::config::validate_repo(&repo.full_name) {
+            Ok(name) if filter.wants(repo, pattern.as_ref()) => wanted.push(name),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("{}: skipped: {e}", describe(job)),
+        }
+    }
+    let now = now_ms();
+    let told = ctx
+        .store
+        .listed(job, &wanted, next.as_deref(), priority, rate, now)
+        .await?;
+    match told {
+        Some(told) => {
+            ctx.counters.pages.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                "{}: {} repositories listed, {} wanted: {} new, {} refreshed, {} already queued",
+                describe(job),
+                listed.len(),
+                wanted.len(),
+                told.new.len(),
+                told.refreshed.len(),
+                told.in_progress.len()
+            );
+            ctx.wake.notify_waiters();
+        }
+        None => {
+            ctx.counters.fenced.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+/// A 404, or a 403 that is no rate limit: the token may not see the repository, and
+/// another token may (see `store::access`).
+async fn refused(
+    ctx: &Context,
+    job: &ClaimedJob,
+    message: &str,
+    rate: Option<crate::github::RateLimit>,
+) -> crate::store::Result<()> {
+    let now = now_ms();
+    let message = format!("{}: {message}", describe(job));
+    let fingerprints = ctx.pool.fingerprints_json();
+    let refusal = ctx
+        .store
+        .refused(&job.repo, &job.token, &message, fingerprints, now)
+        .await?;
+    let token = ctx.pool.get(&job.token);
+    let token = token.map(|t| t.to_string()).unwrap_or_default();
+    match refusal {
+        Refusal::Hidden { others } => tracing::info!(
+            token = %token,
+            "{message}: this token cannot see {}; {others} other token(s) will try",
+            job.repo
+        ),
+        Refusal::Final => {
+            tracing::warn!("{message}");
+            ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        Refusal::NoToken { .. } => {
+            ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let outcome = refusal.outcome(job, &message, now);
+    let finished = Finished::new(vec![(job.clone(), outcome)], TokenEvent::Answered(rate));
+    ctx.store.finish(finished, None, now).await?;
+    if let Refusal::NoToken { tokens } = refusal {
+        let others = ctx.store.fail_unseen(&job.repo, tokens, now).await?;
+        ctx.counters.failed.fetch_add(others, Ordering::Relaxed);
+        tracing::warn!(
+            "{message}; {}; {} job(s) failed",
+            crate::store::access::no_token_sees(&job.repo, tokens),
+            others + 1
+        );
+    }
+    Ok(())
 }
 
 /// A transient failure: the job goes back after a backoff, or fails once its attempts

@@ -255,28 +255,43 @@ impl Harness {
     /// row of the fake's ground truth.
     pub fn assert_complete(&self, fake: &super::fake_github::FakeGithub, repo: &str) {
         let truth = fake.truth(repo);
-        let count = |sql: &str| self.count(sql) as u64;
-        self.assert_all_done();
-        assert_eq!(count("SELECT count(*) FROM pull_requests"), truth.prs);
-        assert_eq!(count("SELECT count(*) FROM pr_commits"), truth.commits);
-        assert_eq!(count("SELECT count(*) FROM pr_reviews"), truth.reviews);
-        assert_eq!(count("SELECT count(*) FROM pr_files"), truth.files);
-        assert_eq!(
-            count("SELECT count(*) FROM pr_check_runs"),
-            truth.check_runs
-        );
+        let count = |table: &str| {
+            self.count(&format!(
+                "SELECT count(*) FROM {table} WHERE repo = '{repo}'"
+            )) as u64
+        };
+        let left = self.unfinished(&format!("WHERE state <> 'done' AND repo = '{repo}'"));
+        assert!(left.is_empty(), "jobs of {repo} not done: {left:#?}");
+        assert_eq!(count("pull_requests"), truth.prs);
+        assert_eq!(count("pr_commits"), truth.commits);
+        assert_eq!(count("pr_reviews"), truth.reviews);
+        assert_eq!(count("pr_files"), truth.files);
+        assert_eq!(count("pr_check_runs"), truth.check_runs);
+    }
+
+    /// The exit code `work` owes after it drained the queue: 3 when jobs failed, else 0.
+    pub fn drained_exit(&self) -> i32 {
+        match self.count("SELECT count(*) FROM jobs WHERE state = 'failed'") {
+            0 => 0,
+            _ => 3,
+        }
     }
 
     /// Every job is done; otherwise panics naming the ones that are not, with their
     /// state, attempts and last error, so that a rare failure explains itself.
     pub fn assert_all_done(&self) {
-        let left = self.texts(
+        let left = self.unfinished("WHERE state <> 'done'");
+        assert!(left.is_empty(), "jobs not done: {left:#?}");
+    }
+
+    /// The jobs `filter` (a WHERE clause) selects, described.
+    fn unfinished(&self, filter: &str) -> Vec<Option<String>> {
+        self.texts(&format!(
             "SELECT repo || ' ' || kind || ' #' || coalesce(pr_number, 0) || ' p' || page
                     || ': ' || state || ' after ' || attempts || ' attempts: '
                     || coalesce(last_error, '-')
-             FROM jobs WHERE state <> 'done' ORDER BY id",
-        );
-        assert!(left.is_empty(), "jobs not done: {left:#?}");
+             FROM jobs {filter} ORDER BY id"
+        ))
     }
 
     /// One integer from a query.

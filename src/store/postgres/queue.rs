@@ -82,7 +82,10 @@ impl QueueSql for PgConnection {
                                           run_at, created_at, updated_at, round, cursor, rest_only)
                    SELECT j.value ->> 'repo', j.value ->> 'kind', (j.value ->> 'pr')::bigint,
                           (j.value ->> 'page')::bigint, j.value ->> 'url', j.value ->> 'key',
-                          (j.value ->> 'priority')::bigint, $2, $2, $2,
+                          (j.value ->> 'priority')::bigint
+                              + 2 * coalesce((SELECT r.seq - r.priority * 4294967296
+                                              FROM repos r WHERE r.name = j.value ->> 'repo'), 0),
+                          $2, $2, $2,
                           (j.value ->> 'round')::bigint, j.value ->> 'cursor',
                           (j.value ->> 'rest_only')::bigint
                    FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY AS j(value, n)
@@ -132,7 +135,12 @@ impl QueueSql for PgConnection {
         Ok(done.rows_affected())
     }
 
-    async fn next_ready(&mut self, servable: Servable, now: i64) -> Result<Option<ReadyJob>> {
+    async fn next_ready(
+        &mut self,
+        servable: Servable,
+        exclude: &str,
+        now: i64,
+    ) -> Result<Option<ReadyJob>> {
         let Servable {
             graphql,
             rest,
@@ -156,16 +164,66 @@ impl QueueSql for PgConnection {
                                    || coalesce(q.pr_number::text, '') || '|' || q.page::text
                WHERE q.state = 'queued' AND q.run_at <= $1
                  AND (($2 AND q.rest_only = 0) OR ($3 AND (q.rest_only = 1 OR $4)))
+                 AND q.repo NOT IN (SELECT jsonb_array_elements_text($5::text::jsonb))
                ORDER BY q.priority, q.id LIMIT 1
                FOR UPDATE OF q SKIP LOCKED"#,
             now,
             graphql,
             rest,
-            rest_any
+            rest_any,
+            exclude
         )
         .fetch_optional(&mut *self)
         .await?;
         Ok(job)
+    }
+
+    async fn fail_queued(&mut self, repo: &str, error: &str, now: i64) -> Result<u64> {
+        let failed = sqlx::query!(
+            "UPDATE job_queue SET state = 'failed', last_error = $1, updated_at = $2
+             WHERE repo = $3 AND state = 'queued'",
+            error,
+            now,
+            repo
+        )
+        .execute(&mut *self)
+        .await?;
+        Ok(failed.rows_affected())
+    }
+
+    async fn remove_repo(&mut self, repo: &str, data: bool) -> Result<(u64, u64)> {
+        let jobs = sqlx::query!("DELETE FROM job_queue WHERE repo = $1", repo)
+            .execute(&mut *self)
+            .await?
+            .rows_affected();
+        // A page key starts with the repository's name and a `|`.
+        let prefix = format!("{repo}|");
+        sqlx::query!(
+            "DELETE FROM page_etags WHERE left(page_key, length($1)) = $1",
+            prefix
+        )
+        .execute(&mut *self)
+        .await?;
+        sqlx::query!("DELETE FROM repo_access WHERE repo = $1", repo)
+            .execute(&mut *self)
+            .await?;
+        sqlx::query!("DELETE FROM repos WHERE name = $1", repo)
+            .execute(&mut *self)
+            .await?;
+        let mut rows = 0;
+        if data {
+            for deleted in [
+                sqlx::query!("DELETE FROM gh_pulls WHERE repo = $1", repo),
+                sqlx::query!("DELETE FROM gh_pr_commits WHERE repo = $1", repo),
+                sqlx::query!("DELETE FROM gh_pr_reviews WHERE repo = $1", repo),
+                sqlx::query!("DELETE FROM gh_pr_files WHERE repo = $1", repo),
+                sqlx::query!("DELETE FROM gh_check_runs WHERE repo = $1", repo),
+                sqlx::query!("DELETE FROM gh_pr_comments WHERE repo = $1", repo),
+            ] {
+                rows += deleted.execute(&mut *self).await?.rows_affected();
+            }
+        }
+        Ok((jobs, rows))
     }
 
     async fn queue_state(&mut self, now: i64) -> Result<QueueState> {

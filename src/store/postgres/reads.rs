@@ -11,10 +11,24 @@ impl ReadSql for PgConnection {
         Ok(sqlx::query_as!(
             RepoRow,
             r#"SELECT name, endpoints, gql_batch, gql_queries, gql_timeouts FROM repos
-               ORDER BY name COLLATE "C""#
+               ORDER BY priority DESC, seq, name COLLATE "C""#
         )
         .fetch_all(&mut *self)
         .await?)
+    }
+
+    async fn access_rows(&mut self) -> Result<Vec<(String, String, bool)>> {
+        let rows = sqlx::query!(
+            r#"SELECT a.repo, coalesce(t.label, a.token) AS "label!", a.sees = 1 AS "sees!"
+               FROM repo_access a LEFT JOIN token_state t ON t.fingerprint = a.token
+               ORDER BY a.repo COLLATE "C", coalesce(t.label, a.token) COLLATE "C""#
+        )
+        .fetch_all(&mut *self)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.repo, r.label, r.sees))
+            .collect())
     }
 
     async fn jobs_by_state(&mut self, repo: &str) -> Result<Vec<JobCount>> {

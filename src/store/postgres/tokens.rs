@@ -49,6 +49,7 @@ impl TokenSql for PgConnection {
         bucket: Bucket,
         units: i64,
         preferred: Option<&str>,
+        repo: &str,
         now: i64,
     ) -> Result<Option<String>> {
         let bucket = bucket.as_str();
@@ -73,7 +74,10 @@ impl TokenSql for PgConnection {
                        WHERE b.bucket = $5
                          AND b.fingerprint IN (SELECT jsonb_array_elements_text($2::text::jsonb))
                          AND t.state <> 'invalid'
-                         AND (t.paused_until IS NULL OR t.paused_until <= $1)) usable
+                         AND (t.paused_until IS NULL OR t.paused_until <= $1)
+                         AND NOT EXISTS (SELECT 1 FROM repo_access a
+                                         WHERE a.repo = $6 AND a.token = b.fingerprint
+                                           AND a.sees = 0)) usable
                    WHERE effective >= $4
                    ORDER BY coalesce(fingerprint = $3, false) DESC, effective DESC, requests ASC
                    LIMIT 1)
@@ -82,7 +86,8 @@ impl TokenSql for PgConnection {
             fingerprints,
             preferred,
             units,
-            bucket
+            bucket,
+            repo
         )
         .fetch_optional(&mut *self)
         .await?)

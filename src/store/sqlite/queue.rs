@@ -81,7 +81,10 @@ impl QueueSql for SqliteConnection {
              SELECT json_extract(value, '$.repo'), json_extract(value, '$.kind'),
                     json_extract(value, '$.pr'), json_extract(value, '$.page'),
                     json_extract(value, '$.url'), json_extract(value, '$.key'),
-                    json_extract(value, '$.priority'), ?2, ?2, ?2, json_extract(value, '$.round'),
+                    json_extract(value, '$.priority')
+                        + 2 * coalesce((SELECT seq - priority * 4294967296 FROM repos
+                                        WHERE name = json_extract(value, '$.repo')), 0),
+                    ?2, ?2, ?2, json_extract(value, '$.round'),
                     json_extract(value, '$.cursor'), json_extract(value, '$.rest_only')
              FROM json_each(?1) WHERE true ORDER BY key
              ON CONFLICT (dedup_key) DO NOTHING",
@@ -125,7 +128,12 @@ impl QueueSql for SqliteConnection {
         Ok(done.rows_affected())
     }
 
-    async fn next_ready(&mut self, servable: Servable, now: i64) -> Result<Option<ReadyJob>> {
+    async fn next_ready(
+        &mut self,
+        servable: Servable,
+        exclude: &str,
+        now: i64,
+    ) -> Result<Option<ReadyJob>> {
         let Servable {
             graphql,
             rest,
@@ -148,15 +156,65 @@ impl QueueSql for SqliteConnection {
                                                       || coalesce(q.pr_number, '') || '|' || q.page
                WHERE q.state = 'queued' AND q.run_at <= ?1
                  AND ((?2 AND q.rest_only = 0) OR (?3 AND (q.rest_only = 1 OR ?4)))
+                 AND q.repo NOT IN (SELECT value FROM json_each(?5))
                ORDER BY q.priority, q.id LIMIT 1"#,
             now,
             graphql,
             rest,
-            rest_any
+            rest_any,
+            exclude
         )
         .fetch_optional(&mut *self)
         .await?;
         Ok(job)
+    }
+
+    async fn fail_queued(&mut self, repo: &str, error: &str, now: i64) -> Result<u64> {
+        let failed = sqlx::query!(
+            "UPDATE job_queue SET state = 'failed', last_error = ?1, updated_at = ?2
+             WHERE repo = ?3 AND state = 'queued'",
+            error,
+            now,
+            repo
+        )
+        .execute(&mut *self)
+        .await?;
+        Ok(failed.rows_affected())
+    }
+
+    async fn remove_repo(&mut self, repo: &str, data: bool) -> Result<(u64, u64)> {
+        let jobs = sqlx::query!("DELETE FROM job_queue WHERE repo = ?", repo)
+            .execute(&mut *self)
+            .await?
+            .rows_affected();
+        // A page key starts with the repository's name and a `|`.
+        let prefix = format!("{repo}|");
+        sqlx::query!(
+            "DELETE FROM page_etags WHERE substr(page_key, 1, length(?1)) = ?1",
+            prefix
+        )
+        .execute(&mut *self)
+        .await?;
+        sqlx::query!("DELETE FROM repo_access WHERE repo = ?", repo)
+            .execute(&mut *self)
+            .await?;
+        sqlx::query!("DELETE FROM repos WHERE name = ?", repo)
+            .execute(&mut *self)
+            .await?;
+        let mut rows = 0;
+        if data {
+            for deleted in [
+                sqlx::query!("DELETE FROM gh_pulls WHERE repo = ?", repo),
+                sqlx::query!("DELETE FROM gh_pr_commits WHERE repo = ?", repo),
+                sqlx::query!("DELETE FROM gh_pr_reviews WHERE repo = ?", repo),
+                sqlx::query!("DELETE FROM gh_pr_files WHERE repo = ?", repo),
+                sqlx::query!("DELETE FROM gh_check_runs WHERE repo = ?", repo),
+                sqlx::query!("DELETE FROM gh_pr_comments WHERE repo = ?", repo),
+            ] {
+                rows += deleted.execute(&mut *self).await?.rows_affected();
+            }
+        }
+        Ok((jobs, rows))
     }
 
     async fn queue_state(&mut self, now: i64) -> Result<QueueState> {

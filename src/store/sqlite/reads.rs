@@ -9,10 +9,26 @@ impl ReadSql for SqliteConnection {
     async fn repo_rows(&mut self) -> Result<Vec<RepoRow>> {
         Ok(sqlx::query_as!(
             RepoRow,
-            "SELECT name, endpoints, gql_batch, gql_queries, gql_timeouts FROM repos ORDER BY name"
+            "SELECT name, endpoints, gql_batch, gql_queries, gql_timeouts FROM repos
+             ORDER BY priority DESC, seq, name"
         )
         .fetch_all(&mut *self)
         .await?)
+    }
+
+    async fn access_rows(&mut self) -> Result<Vec<(String, String, bool)>> {
+        let rows = sqlx::query!(
+            r#"SELECT a.repo, coalesce(t.label, a.token) AS "label!: String",
+                      a.sees AS "sees: bool"
+               FROM repo_access a LEFT JOIN token_state t ON t.fingerprint = a.token
+               ORDER BY a.repo, 2"#
+        )
+        .fetch_all(&mut *self)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.repo, r.label, r.sees))
+            .collect())
     }
 
     async fn jobs_by_state(&mut self, repo: &str) -> Result<Vec<JobCount>> {

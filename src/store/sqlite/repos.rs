@@ -41,11 +41,13 @@ impl RepoSql for SqliteConnection {
     async fn start_round(&mut self, r: NewRound<'_>) -> Result<()> {
         sqlx::query!(
             "INSERT INTO repos (name, endpoints, enqueued_at, round, since, pr_state, pr_limit,
-                                round_since, round_high_water, high_water)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)
+                                round_since, round_high_water, high_water, seq, priority)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9,
+                     (SELECT coalesce(max(seq), 0) + 1 FROM repos), coalesce(?11, 0))
              ON CONFLICT (name) DO UPDATE SET endpoints = ?2, round = ?4, since = ?5,
                  pr_state = ?6, pr_limit = ?7, round_since = ?8, round_high_water = NULL,
-                 high_water = ?9,
+                 high_water = ?9, seq = excluded.seq,
+                 priority = coalesce(?11, repos.priority),
                  list_etag = CASE WHEN ?10 THEN list_etag END,
                  list_etag_token = CASE WHEN ?10 THEN list_etag_token END,
                  list_etag_url = CASE WHEN ?10 THEN list_etag_url END",
@@ -58,7 +60,8 @@ impl RepoSql for SqliteConnection {
             r.pr_limit,
             r.round_since,
             r.high_water,
-            r.keep_list_etag
+            r.keep_list_etag,
+            r.priority
         )
         .execute(&mut *self)
         .await?;
@@ -173,5 +176,112 @@ impl RepoSql for SqliteConnection {
             .into_iter()
             .map(|r| (r.api_url, r.reason, r.checked_at))
             .collect())
+    }
+
+    async fn set_priority(&mut self, repo: &str, priority: i64) -> Result<()> {
+        sqlx::query!(
+            // A job's place: 2 × (seq - priority × 2^32) + its kind's (see the migration).
+            "UPDATE job_queue
+             SET priority = priority
+                 + 2 * ((SELECT priority FROM repos WHERE name = ?1) - ?2) * 4294967296
+             WHERE repo = ?1 AND state IN ('queued', 'running')",
+            repo,
+            priority
+        )
+        .execute(&mut *self)
+        .await?;
+        sqlx::query!(
+            "UPDATE repos SET priority = ? WHERE name = ?",
+            priority,
+            repo
+        )
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn access(&mut self, repo: &str, token: &str) -> Result<Option<bool>> {
+        Ok(sqlx::query_scalar!(
+            r#"SELECT sees AS "sees: bool" FROM repo_access WHERE repo = ? AND token = ?"#,
+            repo,
+            token
+        )
+        .fetch_optional(&mut *self)
+        .await?)
+    }
+
+    async fn record_access(
+        &mut self,
+        repo: &str,
+        token: &str,
+        sees: bool,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query!(
+            "INSERT INTO repo_access (repo, token, sees, error, checked_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (repo, token) DO UPDATE SET sees = ?3, error = ?4, checked_at = ?5",
+            repo,
+            token,
+            sees,
+            error,
+            now
+        )
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn may_see(&mut self, repo: &str, fingerprints: &str) -> Result<(i64, i64)> {
+        let row = sqlx::query!(
+            r#"SELECT count(*) AS "valid!: i64",
+                      coalesce(sum(NOT EXISTS (SELECT 1 FROM repo_access a
+                                               WHERE a.repo = ?1 AND a.token = t.fingerprint
+                                                 AND a.sees = 0)), 0) AS "may!: i64"
+               FROM token_state t
+               WHERE t.fingerprint IN (SELECT value FROM json_each(?2)) AND t.state <> 'invalid'"#,
+            repo,
+            fingerprints
+        )
+        .fetch_one(&mut *self)
+        .await?;
+        Ok((row.valid, row.may))
+    }
+
+    async fn set_listing(&mut self, name: &str, json: &str) -> Result<()> {
+        sqlx::query!("UPDATE repos SET listing = ? WHERE name = ?", json, name)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn listing_of(&mut self, name: &str) -> Result<Option<(String, i64)>> {
+        let row = sqlx::query!(
+            r#"SELECT listing AS "listing!", priority FROM repos
+               WHERE name = ? AND listing IS NOT NULL"#,
+            name
+        )
+        .fetch_optional(&mut *self)
+        .await?;
+        Ok(row.map(|r| (r.listing, r.priority)))
+    }
+
+    async fn forget_refusals(&mut self, repo: Option<&str>) -> Result<()> {
+        sqlx::query!(
+            "DELETE FROM repo_access WHERE sees = 0 AND (?1 IS NULL OR repo = ?1)",
+            repo
+        )
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn known_repos(&mut self, names: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar!(
+            "SELECT name FROM repos WHERE name IN (SELECT value FROM json_each(?)) ORDER BY name",
+            names
+        )
+        .fetch_all(&mut *self)
+        .await?)
     }
 }

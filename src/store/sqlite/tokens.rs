@@ -39,6 +39,7 @@ impl TokenSql for SqliteConnection {
         bucket: Bucket,
         units: i64,
         preferred: Option<&str>,
+        repo: &str,
         now: i64,
     ) -> Result<Option<String>> {
         let bucket = bucket.as_str();
@@ -60,7 +61,10 @@ impl TokenSql for SqliteConnection {
                        WHERE b.bucket = ?5
                          AND b.fingerprint IN (SELECT value FROM json_each(?2))
                          AND t.state <> 'invalid'
-                         AND (t.paused_until IS NULL OR t.paused_until <= ?1))
+                         AND (t.paused_until IS NULL OR t.paused_until <= ?1)
+                         AND NOT EXISTS (SELECT 1 FROM repo_access a
+                                         WHERE a.repo = ?6 AND a.token = b.fingerprint
+                                           AND a.sees = 0))
                    WHERE effective >= ?4
                    ORDER BY coalesce(fingerprint = ?3, 0) DESC, effective DESC, requests ASC
                    LIMIT 1)
@@ -69,7 +73,8 @@ impl TokenSql for SqliteConnection {
             fingerprints,
             preferred,
             units,
-            bucket
+            bucket,
+            repo
         )
         .fetch_optional(&mut *self)
         .await?)
