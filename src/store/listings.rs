@@ -225,7 +225,7 @@ impl Store {
 
 /// Adds a listing page's job (a list page's place: after the per-PR jobs).
 async fn insert_page(
-    tx: &mut (impl QueueSql + Send),
+    tx: &mut impl QueueSql,
     name: &str,
     page: i64,
     url: &str,
