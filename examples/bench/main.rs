@@ -28,6 +28,7 @@
 #[path = "../../tests/support/fake_github/mod.rs"]
 mod fake_github;
 mod graphql;
+mod many;
 #[allow(dead_code)]
 #[path = "../../tests/support/postgres.rs"]
 mod pg_server;
@@ -54,7 +55,7 @@ const APP_PER_HOUR: f64 = 15000.0;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let short = args.iter().any(|a| a == "--short");
-    // `--only quota|bulk|latency|graphql|postgres` runs one part (for profiling).
+    // `--only quota|bulk|latency|graphql|postgres|many` runs one part (for profiling).
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -228,6 +229,11 @@ fn main() {
     // them, and moving a seed over with copy-to.
     if part("postgres") {
         postgres::part(&mut table, &mut broken, &seedq, short);
+    }
+
+    // 6. Many repositories: a night of an organisation's 1,000 repositories.
+    if part("many") {
+        many::part(&mut table, &mut broken, &seedq, short);
     }
 
     table.print();
