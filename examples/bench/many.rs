@@ -83,7 +83,10 @@ pub fn part(table: &mut Table, broken: &mut Vec<String>, seedq: &Path, short: bo
     );
     table.row(
         "queue overhead",
-        format!("{:.0} jobs/s", requests as f64 / seed.work_wall.as_secs_f64()),
+        format!(
+            "{:.0} jobs/s",
+            requests as f64 / seed.work_wall.as_secs_f64()
+        ),
         "≥ 2000 jobs/s".into(),
         String::new(),
     );
