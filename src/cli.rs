@@ -54,7 +54,7 @@ pub enum Command {
         after_help = "Example:\n  seedq enqueue posthog/posthog rust-lang/cargo\n  seedq enqueue --org acme --match 'api-*'   # every repository of acme named api-…\n  seedq enqueue acme/widgets --since 2024-01-01 --state closed --with pull,reviews\n  seedq enqueue posthog/posthog   # again, after a seed: refresh only what changed\n  seedq enqueue --from-file repos.txt\n  gh repo list acme --json nameWithOwner -q '.[].nameWithOwner' | seedq enqueue --from-file -\n  seedq enqueue acme/urgent --priority 10   # ahead of everything enqueued before"
     )]
     Enqueue(EnqueueArgs),
-    /// Fetch everything queued, then exit 0. On a terminal it shows live progress;
+    /// Fetch everything queued, then exit 0 (3 if some jobs failed). On a terminal it shows live progress;
     /// elsewhere it logs a progress line every --progress-every seconds.
     #[command(
         after_help = "Example:\n  GITHUB_SEEDING_TOKENS=ghp_aaa,ghp_bbb seedq work --workers 4\n  seedq work --api rest     # REST only, as before GraphQL\n  nohup seedq work --progress-every 60 > seed.log 2>&1 &"
