@@ -13,7 +13,29 @@
 //!     [--secondary-retry-after 2 | --no-retry-after] [--seed 1] [--log-requests]
 //!     [--graphql-limit 5000] [--no-graphql] [--graphql-timeout-weight N]
 //!     [--graphql-file-weight 10]
+//!     [--max-in-flight-per-token N] [--max-points-per-minute N]
+//!     [--max-graphql-points-per-minute N]
+//!     [--app ID:PUBLIC_KEY_PATH:INSTALLATION_ID[=LIMIT][@LOGIN][+INSTALLATION_ID...]]
+//!     [--app-token-ttl-secs 3600]
 //! ```
+//!
+//! Secondary limits (off unless given), per account like GitHub's:
+//! `--max-in-flight-per-token N` refuses a request arriving while its token's account has N
+//! requests in flight (GitHub: 100, REST and GraphQL together); `--max-points-per-minute N`
+//! caps REST points per account per fixed one-minute window (GitHub: 900, a GET is 1
+//! point); `--max-graphql-points-per-minute N` does the same for GraphQL (GitHub: 2,000, a
+//! query is 1 point). A refusal is a 403 secondary limit with `retry-after`
+//! (`--secondary-retry-after`) and penalises the account for that long.
+//!
+//! `--app` (repeatable) serves a GitHub App: `GET /app/installations` and
+//! `POST /app/installations/{id}/access_tokens` take a JWT signed (RS256) by the private key
+//! of PUBLIC_KEY_PATH (a PEM public key, e.g. `openssl rsa -in key.pem -pubout`), with
+//! `iss` the app ID. Each installation has its own quota, LIMIT requests (and GraphQL
+//! points) per window (default `--limit`), shared by every token minted for it, and is
+//! installed on LOGIN (default: the owner of the first repository served; a user if named
+//! by `--user`, else an organisation). Minted `ghs_` tokens work until their `expires_at`,
+//! `--app-token-ttl-secs` after minting, then get 401. E.g.
+//! `--app 123:tests/fixtures/app-key.pub.pem:45=12500+46` (installations 45 and 46).
 //!
 //! GraphQL is served at `POST /graphql` (and `POST /api/graphql`) with its own points bucket
 //! per account (`--graphql-limit`, same window as REST); `--no-graphql` answers those paths
@@ -54,7 +76,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::Parser;
-use fake_github::{FakeConfig, FakeGithub, Faults, RepoSpec};
+use fake_github::{FakeApp, FakeConfig, FakeGithub, FakeInstallation, Faults, RepoSpec};
 
 #[derive(Parser, Debug)]
 #[command(about = "A fake GitHub REST and GraphQL API server for seedq demos and benchmarks")]
@@ -131,6 +153,33 @@ struct Args {
     /// Weight of one changed file in a GraphQL answer (other objects weigh 1).
     #[arg(long, default_value_t = 10)]
     graphql_file_weight: u64,
+    /// Secondary limit: requests of one account in flight at once (GitHub: 100).
+    #[arg(long)]
+    max_in_flight_per_token: Option<u32>,
+    /// Secondary limit: REST points (a GET is 1) per account per minute (GitHub: 900).
+    #[arg(long)]
+    max_points_per_minute: Option<u32>,
+    /// Secondary limit: GraphQL points (a query is 1) per account per minute (GitHub: 2,000).
+    #[arg(long)]
+    max_graphql_points_per_minute: Option<u32>,
+    /// A GitHub App: ID:PUBLIC_KEY_PATH:INSTALLATION_ID[=LIMIT][@LOGIN], more installations
+    /// joined with + (repeatable).
+    #[arg(long = "app", value_parser = parse_app)]
+    apps: Vec<AppArg>,
+    /// Lifetime of the installation tokens the apps mint, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    app_token_ttl_secs: u64,
+}
+
+/// The value of `--app`, before its key file is read.
+#[derive(Clone, Debug)]
+struct AppArg {
+    /// The app id.
+    id: u64,
+    /// Path of its PEM public key.
+    key_path: String,
+    /// Its installations: id, limit (None: `--limit`), login (None: the first owner).
+    installations: Vec<(u64, Option<u32>, Option<String>)>,
 }
 
 /// The value of `--many`: a batch of generated repositories.
@@ -232,6 +281,80 @@ fn parse_many(s: &str) -> Result<Many, String> {
     })
 }
 
+/// Parses `--app ID:PUBLIC_KEY_PATH:INSTALLATION_ID[=LIMIT][@LOGIN][+...]` (the key file is
+/// read later, by [`load_apps`]).
+fn parse_app(s: &str) -> Result<AppArg, String> {
+    let usage = || {
+        format!(
+            "expected ID:PUBLIC_KEY_PATH:INSTALLATION_ID[=LIMIT][@LOGIN][+INSTALLATION_ID...], \
+             got {s:?}"
+        )
+    };
+    let (id, rest) = s.split_once(':').ok_or_else(usage)?;
+    let (key_path, installations) = rest.rsplit_once(':').ok_or_else(usage)?;
+    let id: u64 = id
+        .parse()
+        .map_err(|_| format!("bad app ID {id:?} in {s:?}"))?;
+    if key_path.is_empty() {
+        return Err(usage());
+    }
+    let mut parsed = Vec::new();
+    for one in installations.split('+') {
+        let (one, login) = match one.split_once('@') {
+            Some((one, login)) if !login.is_empty() => (one, Some(login.to_string())),
+            Some(_) => return Err(format!("empty LOGIN in {s:?}")),
+            None => (one, None),
+        };
+        let (inst, limit) = match one.split_once('=') {
+            Some((inst, limit)) => {
+                let limit: u32 = limit
+                    .parse()
+                    .map_err(|_| format!("bad LIMIT {limit:?} in {s:?}"))?;
+                (inst, Some(limit))
+            }
+            None => (one, None),
+        };
+        let inst: u64 = inst
+            .parse()
+            .map_err(|_| format!("bad INSTALLATION_ID {inst:?} in {s:?}"))?;
+        parsed.push((inst, limit, login));
+    }
+    Ok(AppArg {
+        id,
+        key_path: key_path.to_string(),
+        installations: parsed,
+    })
+}
+
+/// The apps of `--app`, their keys read and checked; an error names the bad one.
+fn load_apps(args: &Args, default_login: &str) -> Result<Vec<FakeApp>, String> {
+    let mut apps = Vec::new();
+    let mut seen = HashSet::new();
+    for a in &args.apps {
+        let pem = std::fs::read_to_string(&a.key_path)
+            .map_err(|e| format!("--app {}: cannot read {}: {e}", a.id, a.key_path))?;
+        FakeApp::check_public_key(&pem)
+            .map_err(|e| format!("--app {}: {}: {e}", a.id, a.key_path))?;
+        let mut installations = Vec::new();
+        for (inst, limit, login) in &a.installations {
+            if !seen.insert(*inst) {
+                return Err(format!("installation {inst} is given twice"));
+            }
+            let login = login.as_deref().unwrap_or(default_login);
+            installations.push(FakeInstallation::new(
+                *inst,
+                login,
+                limit.unwrap_or(args.limit),
+            ));
+        }
+        apps.push(
+            FakeApp::new(a.id, &pem, installations)
+                .token_ttl(Duration::from_secs(args.app_token_ttl_secs)),
+        );
+    }
+    Ok(apps)
+}
+
 fn parse_pair(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -267,6 +390,15 @@ fn main() {
         eprintln!("--window-secs must be positive");
         std::process::exit(2);
     }
+    if args.app_token_ttl_secs == 0 {
+        eprintln!("--app-token-ttl-secs must be positive");
+        std::process::exit(2);
+    }
+    let first_owner = repos[0].full_name.split('/').next().unwrap_or("acme");
+    let apps = load_apps(&args, first_owner).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2)
+    });
     let config = FakeConfig {
         repos: repos.clone(),
         users: args.users.iter().cloned().collect(),
@@ -290,6 +422,10 @@ fn main() {
         graphql_limit: args.graphql_limit,
         graphql_timeout_weight: args.graphql_timeout_weight,
         graphql_file_weight: args.graphql_file_weight,
+        max_in_flight_per_token: args.max_in_flight_per_token,
+        max_points_per_minute: args.max_points_per_minute,
+        max_graphql_points_per_minute: args.max_graphql_points_per_minute,
+        apps: apps.clone(),
         ..FakeConfig::default()
     };
 
@@ -346,6 +482,21 @@ fn main() {
             fake.url(),
             m.owner
         );
+    }
+    for app in &apps {
+        for inst in &app.installations {
+            eprintln!(
+                "serving app {} (client id {}) installation {} on {} ({} requests per window, \
+                 tokens last {} s) at {}/app/installations",
+                app.id,
+                app.client_id,
+                inst.id,
+                inst.account,
+                inst.limit,
+                app.token_ttl.as_secs(),
+                fake.url()
+            );
+        }
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "fake github listening on {}", fake.url()).expect("stdout");

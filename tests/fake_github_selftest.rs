@@ -2457,3 +2457,464 @@ fn heavy_prs_first_pages_weigh_over_1000_and_light_ones_at_most_121() {
     assert_eq!(weigh(&limited(weight), n).0, 200);
     assert_eq!(weigh(&limited(weight - 1), n).0, 502);
 }
+
+// ---------------------------------------------------------------------------------------
+// Secondary limits by concurrency and points per minute; GitHub Apps.
+
+/// The body of a secondary-limit answer must be GitHub's.
+fn assert_secondary_limit(r: &Resp, retry_after: &str) {
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("retry-after"), Some(retry_after));
+    let v = r.json();
+    let message = v["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("You have exceeded a secondary rate limit. Please wait a few minutes")
+            && message.contains("please include the request ID"),
+        "{message}"
+    );
+    assert_eq!(
+        v["documentation_url"],
+        "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+    );
+}
+
+#[test]
+fn fourth_request_in_flight_of_one_account_is_refused_and_other_tokens_are_not() {
+    let fake = FakeGithub::spawn(FakeConfig {
+        max_in_flight_per_token: Some(3),
+        latency: Duration::from_millis(600),
+        faults: Faults {
+            secondary_retry_after: Some(2),
+            ..Faults::default()
+        },
+        ..widgets(3)
+    });
+    let pulls = "/repos/acme/widgets/pulls";
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            let fake = &fake;
+            s.spawn(move || assert_eq!(get(fake, pulls, "a").status, 200));
+        }
+        let fake = &fake;
+        s.spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            assert_eq!(get(fake, pulls, "b").status, 200, "b has its own account");
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let refused = get(fake, pulls, "a");
+        assert_secondary_limit(&refused, "2");
+        assert_eq!(
+            refused.num("x-ratelimit-remaining"),
+            4997,
+            "quota is left, and the refusal used none"
+        );
+        // The account is penalised for retry-after seconds.
+        let again = get(fake, pulls, "a");
+        assert_eq!(again.status, 403);
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(get(&fake, pulls, "a").status, 200, "the penalty is over");
+    let s = fake.stats();
+    assert_eq!(
+        (
+            s.secondary_limited,
+            s.secondary_injected,
+            s.sent_during_secondary_penalty
+        ),
+        (1, 0, 1)
+    );
+    assert_eq!(s.counted_requests, 5, "3 + 1 of a, 1 of b");
+    assert_eq!(
+        s.per_token["a"].max_in_flight, 4,
+        "the refused one was in flight too"
+    );
+    assert_eq!(s.per_token["a"].secondary_limited, 1);
+    assert_eq!(s.per_token["b"].max_in_flight, 1);
+    let outcomes: Vec<Outcome> = fake
+        .requests_log()
+        .iter()
+        .filter(|r| r.token.as_deref() == Some("a"))
+        .map(|r| r.outcome)
+        .collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == Outcome::SecondaryLimited)
+            .count(),
+        1
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == Outcome::SecondaryPenalty)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn without_a_concurrency_limit_many_requests_of_one_token_are_served() {
+    let fake = FakeGithub::spawn(FakeConfig {
+        latency: Duration::from_millis(300),
+        ..widgets(3)
+    });
+    std::thread::scope(|s| {
+        for _ in 0..6 {
+            let fake = &fake;
+            s.spawn(move || assert_eq!(get(fake, "/user", "a").status, 200));
+        }
+    });
+    let s = fake.stats();
+    assert_eq!(s.secondary_limited, 0);
+    assert!(s.per_token["a"].max_in_flight >= 2);
+}
+
+#[test]
+fn points_per_minute_are_capped_per_account_and_graphql_counts_apart_from_rest() {
+    let fake = FakeGithub::spawn(FakeConfig {
+        max_points_per_minute: Some(5),
+        max_graphql_points_per_minute: Some(2),
+        faults: Faults {
+            secondary_retry_after: Some(30),
+            ..Faults::default()
+        },
+        ..widgets(30)
+    });
+    for i in 0..5 {
+        let r = get(&fake, "/repos/acme/widgets/pulls", "a");
+        assert_eq!(r.status, 200, "GET {i} is within 5 points");
+    }
+    let refused = get(&fake, "/repos/acme/widgets/pulls", "a");
+    assert_secondary_limit(&refused, "30");
+    assert_eq!(refused.num("x-ratelimit-remaining"), 4995);
+    assert_eq!(get(&fake, "/user", "b").status, 200, "another account");
+
+    // GraphQL: 1 point a query whatever its primary cost, in a window of its own: REST
+    // requests of "c" do not use its GraphQL points.
+    for _ in 0..3 {
+        assert_eq!(get(&fake, "/user", "c").status, 200);
+    }
+    for _ in 0..2 {
+        let data = gql_data(&fake, "c", &three_per_pr(30), json!({}));
+        assert!(data["rateLimit"]["cost"].as_u64().unwrap() >= 1);
+    }
+    let refused = gql(&fake, "c", "{ viewer { login } }", json!({}));
+    assert_secondary_limit(&refused, "30");
+    assert_eq!(refused.header("x-ratelimit-resource"), Some("graphql"));
+    let s = fake.stats();
+    assert_eq!(s.secondary_limited, 2);
+    assert_eq!(s.counted_requests, 9, "5 of a, 1 of b, 3 of c");
+    assert_eq!(s.per_token["c"].graphql_queries, 3);
+}
+
+/// Throwaway keys of `tests/fixtures/` (see its README).
+fn fixture(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn now_secs() -> i64 {
+    (now_ms() / 1000) as i64
+}
+
+/// A JWT with these claims, signed RS256 with the fixture key `key`.
+fn app_jwt(key: &str, claims: Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(fixture(key).as_bytes()).unwrap();
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+/// A JWT for app `iss` as GitHub recommends it: issued 60 s ago, expiring in 9 minutes.
+fn good_jwt(iss: Value) -> String {
+    let now = now_secs();
+    app_jwt(
+        "app-key.pem",
+        json!({"iat": now - 60, "exp": now + 540, "iss": iss}),
+    )
+}
+
+fn app_config(ttl: Duration) -> FakeConfig {
+    use fake_github::{FakeApp, FakeInstallation};
+    let public = fixture("app-key.pub.pem");
+    FakeConfig {
+        users: HashSet::from(["solo".to_string()]),
+        apps: vec![
+            FakeApp::new(
+                123,
+                &public,
+                vec![
+                    FakeInstallation::new(45, "acme", 50),
+                    FakeInstallation::new(46, "solo", 60),
+                ],
+            )
+            .token_ttl(ttl),
+            FakeApp::new(124, &public, vec![FakeInstallation::new(77, "other", 10)]),
+        ],
+        ..widgets(3)
+    }
+}
+
+fn post(fake: &FakeGithub, target: &str, token: &str) -> Resp {
+    let auth = format!("Bearer {token}");
+    request(fake, "POST", target, &[("Authorization", &auth)])
+}
+
+#[test]
+fn app_jwt_lists_installations_and_mints_tokens_that_work_until_they_expire() {
+    let fake = FakeGithub::spawn(app_config(Duration::from_secs(2)));
+    let jwt = good_jwt(json!(123));
+
+    let r = get(&fake, "/app/installations", &jwt);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.header("x-ratelimit-limit").is_none(),
+        "no installation quota used"
+    );
+    let list = r.json();
+    let ids: Vec<u64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![45, 46], "only app 123's installations");
+    let first = &list[0];
+    assert_eq!(first["app_id"], 123);
+    assert_eq!(first["account"]["login"], "acme");
+    assert_eq!(first["account"]["type"], "Organization");
+    assert_eq!(first["target_type"], "Organization");
+    assert_eq!(first["target_id"], first["account"]["id"]);
+    assert_eq!(list[1]["account"]["type"], "User");
+    assert_eq!(first["repository_selection"], "all");
+    assert_eq!(
+        first["access_tokens_url"],
+        format!("{}/app/installations/45/access_tokens", fake.url())
+    );
+    assert!(first["created_at"].as_str().unwrap().ends_with('Z'));
+
+    // Paged like the other lists; under /api/v3 too; iss as a string or the client id.
+    let page = get(&fake, "/api/v3/app/installations?per_page=1", &jwt);
+    assert_eq!(page.json()[0]["id"], 45);
+    let next = page.next().expect("a next page");
+    assert!(
+        next.contains("/api/v3/app/installations?per_page=1&page=2"),
+        "{next}"
+    );
+    assert_eq!(get(&fake, &next, &jwt).json()[0]["id"], 46);
+    for iss in [
+        json!("123"),
+        json!(fake_github::FakeApp::default_client_id(123)),
+    ] {
+        assert_eq!(get(&fake, "/app/installations", &good_jwt(iss)).status, 200);
+    }
+    let pkcs8 = app_jwt(
+        "app-key-pkcs8.pem",
+        json!({"iat": now_secs() - 60, "exp": now_secs() + 540, "iss": 123}),
+    );
+    assert_eq!(get(&fake, "/app/installations", &pkcs8).status, 200);
+
+    // Minting: GitHub's 201 shape.
+    let minted = post(&fake, "/app/installations/45/access_tokens", &jwt);
+    assert_eq!(
+        minted.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&minted.body)
+    );
+    let body = minted.json();
+    let token = body["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("ghs_") && token.len() == 40, "{token}");
+    assert!(token[4..].chars().all(|c| c.is_ascii_alphanumeric()));
+    let expires_at = body["expires_at"].as_str().unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(expires_at).unwrap();
+    assert!(
+        expires_at.ends_with('Z') && expires_at.len() == 20,
+        "{expires_at}"
+    );
+    let ttl = expires.timestamp() - now_secs();
+    assert!((0..=2).contains(&ttl), "expires in {ttl} s");
+    assert_eq!(
+        body["permissions"],
+        json!({"metadata": "read", "pull_requests": "read", "contents": "read", "checks": "read"})
+    );
+    assert_eq!(body["repository_selection"], "all");
+    assert_eq!(
+        post(&fake, "/app/installations/77/access_tokens", &jwt).status,
+        404,
+        "app 124's"
+    );
+    assert_eq!(
+        post(&fake, "/app/installations/999/access_tokens", &jwt).status,
+        404
+    );
+    assert_eq!(
+        get(&fake, "/app/installations/45/access_tokens", &jwt).status,
+        404,
+        "POST only"
+    );
+
+    // The token works on REST and GraphQL, in the installation's bucket, shared by every
+    // token of the installation.
+    let r = get(&fake, "/repos/acme/widgets/pulls", &token);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        (r.num("x-ratelimit-limit"), r.num("x-ratelimit-remaining")),
+        (50, 49)
+    );
+    assert_eq!(r.header("x-ratelimit-resource"), Some("core"));
+    let data = gql_data(
+        &fake,
+        &token,
+        "{ rateLimit { limit remaining } }",
+        json!({}),
+    );
+    assert_eq!(data["rateLimit"]["limit"], 50);
+    let renewed = post(&fake, "/app/installations/45/access_tokens", &jwt).json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(renewed, token);
+    let r = get(&fake, "/repos/acme/widgets/pulls", &renewed);
+    assert_eq!(
+        r.num("x-ratelimit-remaining"),
+        48,
+        "one bucket per installation"
+    );
+    assert_eq!(
+        get(&fake, "/user", &token).status,
+        403,
+        "an installation is no user"
+    );
+    assert_eq!(
+        get(&fake, "/user", &format!("ghs_{}", "0".repeat(36))).status,
+        401
+    );
+    assert_eq!(fake.tokens_minted(45), 2);
+    assert_eq!(fake.tokens_minted(46), 0);
+
+    // Expired: 401 Bad credentials, like any bad token.
+    let left = expires.timestamp_millis() - now_ms() as i64;
+    std::thread::sleep(Duration::from_millis(left.max(0) as u64 + 100));
+    let r = get(&fake, "/repos/acme/widgets/pulls", &token);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["message"], "Bad credentials");
+    let r = gql(&fake, &token, "{ viewer { login } }", json!({}));
+    assert_eq!(r.status, 401);
+
+    let s = fake.stats();
+    assert_eq!((s.tokens_minted, s.jwt_rejected), (2, 0));
+    assert_eq!(s.tokens_minted_per_installation.get(&45), Some(&2));
+    let log = fake.requests_log();
+    assert!(
+        log.iter().all(|r| !r
+            .token
+            .as_deref()
+            .is_some_and(|t| t.contains(&jwt) || t.starts_with("eyJ"))),
+        "the log never holds a JWT"
+    );
+    let app_rows: Vec<_> = log.iter().filter(|r| r.outcome == Outcome::App).collect();
+    assert!(app_rows
+        .iter()
+        .all(|r| r.token.as_deref().unwrap().starts_with("jwt:") && !r.counted));
+    assert_eq!(app_rows[0].account.as_deref(), Some("app:123"));
+    let inst = log
+        .iter()
+        .find(|r| r.token.as_deref() == Some(token.as_str()))
+        .unwrap();
+    assert_eq!(inst.account.as_deref(), Some("installation:45"));
+}
+
+#[test]
+fn jwts_github_refuses_get_its_401_messages() {
+    let fake = FakeGithub::spawn(app_config(Duration::from_secs(3600)));
+    let now = now_secs();
+    let undecodable = "A JSON web token could not be decoded";
+    let ec_signed = {
+        let key = jsonwebtoken::EncodingKey::from_ec_pem(fixture("ec-key.pem").as_bytes()).unwrap();
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        let claims = json!({"iat": now - 60, "exp": now + 540, "iss": 123});
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    };
+    let claims = |iat: i64, exp: i64| json!({"iat": iat, "exp": exp, "iss": 123});
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        (
+            "signed with another app's key",
+            app_jwt("other-app-key.pem", claims(now - 60, now + 540)),
+            401,
+            undecodable,
+        ),
+        ("ES256, not RS256", ec_signed, 401, undecodable),
+        (
+            "not a JWT",
+            "ghp_notAJwtAtAll".to_string(),
+            401,
+            undecodable,
+        ),
+        (
+            "expired",
+            app_jwt("app-key.pem", claims(now - 700, now - 100)),
+            401,
+            "'Expiration time' claim ('exp') must be a numeric value representing the future \
+             time at which the assertion expires",
+        ),
+        (
+            "exp - iat over 600 s",
+            app_jwt("app-key.pem", claims(now - 120, now + 540)),
+            401,
+            "'Expiration time' claim ('exp') is too far in the future",
+        ),
+        (
+            "exp over 10 minutes from now",
+            app_jwt("app-key.pem", claims(now, now + 700)),
+            401,
+            "'Expiration time' claim ('exp') is too far in the future",
+        ),
+        (
+            "iat in the future",
+            app_jwt("app-key.pem", claims(now + 120, now + 300)),
+            401,
+            "'Issued at' claim ('iat') must be an Integer representing the time that the \
+             assertion was issued",
+        ),
+        (
+            "iss is no app id",
+            app_jwt(
+                "app-key.pem",
+                json!({"iat": now - 60, "exp": now + 540, "iss": 999}),
+            ),
+            404,
+            "Integration not found",
+        ),
+        (
+            "iss is neither a number nor a client id",
+            app_jwt(
+                "app-key.pem",
+                json!({"iat": now - 60, "exp": now + 540, "iss": "app"}),
+            ),
+            401,
+            "'Issuer' claim ('iss') must be an Integer",
+        ),
+    ];
+    for (what, jwt, status, message) in &cases {
+        for (method, path) in [
+            ("GET", "/app/installations"),
+            ("POST", "/app/installations/45/access_tokens"),
+        ] {
+            let auth = format!("Bearer {jwt}");
+            let r = request(&fake, method, path, &[("Authorization", &auth)]);
+            assert_eq!(r.status, *status, "{what}: {method} {path}");
+            let v = r.json();
+            assert_eq!(v["message"], *message, "{what}: {method} {path}");
+            assert_eq!(v["documentation_url"], "https://docs.github.com/rest");
+        }
+    }
+    let r = request(&fake, "GET", "/app/installations", &[]);
+    assert_eq!(r.status, 401, "no JWT at all");
+    let s = fake.stats();
+    assert_eq!(s.jwt_rejected, cases.len() as u64 * 2 + 1);
+    assert_eq!(s.tokens_minted, 0);
+    assert!(fake
+        .requests_log()
+        .iter()
+        .all(|r| r.outcome == Outcome::JwtRejected && r.account.is_none()));
+}

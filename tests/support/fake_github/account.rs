@@ -1,13 +1,17 @@
 //! Accounts: who a token belongs to, and each account's quota state — its REST window,
 //! its GraphQL points bucket, and any secondary-limit penalty. Tokens mapped to one login
-//! in `FakeConfig::shared_accounts` share all of it.
+//! in `FakeConfig::shared_accounts` share all of it, and so do the tokens minted for one
+//! app installation (account `installation:{id}`, see [`super::apps`]). The minute windows
+//! of the secondary points limits live here too (see [`super::secondary`]).
 
 use std::collections::HashMap;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::apps::{FakeInstallation, Minted};
 use super::graphql::bucket::Bucket;
+use super::secondary::minute_bucket;
 use super::{default_account, FakeConfig};
 
 /// One account's quota state. A window starts at the account's first counted request and
@@ -24,6 +28,10 @@ pub struct Account {
     pub penalty_until_ms: Option<u64>,
     /// GraphQL points: a bucket and window of their own.
     pub graphql: Bucket,
+    /// REST points of the current minute, for `FakeConfig::max_points_per_minute`.
+    pub rest_minute: Bucket,
+    /// GraphQL points of the current minute, for `FakeConfig::max_graphql_points_per_minute`.
+    pub graphql_minute: Bucket,
 }
 
 impl Account {
@@ -38,6 +46,8 @@ impl Account {
             core: Bucket::new("core", limit),
             penalty_until_ms: None,
             graphql: Bucket::new("graphql", graphql_limit),
+            rest_minute: minute_bucket("core"),
+            graphql_minute: minute_bucket("graphql"),
         }
     }
 
@@ -48,6 +58,8 @@ impl Account {
             self.penalty_until_ms = None;
         }
         self.graphql.roll(now_ms);
+        self.rest_minute.roll(now_ms);
+        self.graphql_minute.roll(now_ms);
     }
 
     /// REST quota left in the current window.
@@ -88,24 +100,40 @@ impl Account {
     }
 }
 
+/// The login of a valid token's account: its installation's for a token minted for one
+/// (`minted`), else the one `FakeConfig::shared_accounts` gives, else its own.
+pub fn login_of(cfg: &FakeConfig, token: &str, minted: Option<Minted>) -> String {
+    match minted {
+        Some(m) => FakeInstallation::account_login(m.installation),
+        None => cfg
+            .shared_accounts
+            .get(token)
+            .cloned()
+            .unwrap_or_else(|| default_account(token)),
+    }
+}
+
 /// The account of a valid token (created on first use with its limits), rolled to `now_ms`.
+/// `minted` is the token's record when an app minted it: its account is the installation's,
+/// with the installation's limit for REST and GraphQL alike.
 pub fn account<'a>(
     accounts: &'a mut HashMap<String, Account>,
     cfg: &FakeConfig,
     token: &str,
+    minted: Option<Minted>,
     now_ms: u64,
 ) -> (String, &'a mut Account) {
-    let login = cfg
-        .shared_accounts
-        .get(token)
-        .cloned()
-        .unwrap_or_else(|| default_account(token));
-    let limit = cfg.account_limits.get(&login).copied().unwrap_or(cfg.limit);
-    let graphql_limit = cfg
-        .account_graphql_limits
-        .get(&login)
-        .copied()
-        .unwrap_or(cfg.graphql_limit);
+    let login = login_of(cfg, token, minted);
+    let (limit, graphql_limit) = match minted {
+        Some(m) => (m.limit, m.limit),
+        None => (
+            cfg.account_limits.get(&login).copied().unwrap_or(cfg.limit),
+            cfg.account_graphql_limits
+                .get(&login)
+                .copied()
+                .unwrap_or(cfg.graphql_limit),
+        ),
+    };
     let acc = accounts
         .entry(login.clone())
         .or_insert_with(|| Account::new(&login, limit, graphql_limit));

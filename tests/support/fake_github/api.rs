@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
+pub use super::app_routes::AppRoute;
 use super::data::{Repo, Touch, COMMITS_CAP, FILES_CAP};
 
 /// Documentation URL used in error bodies.
@@ -39,6 +40,9 @@ pub enum Route {
         /// How the path names the owner.
         by: OwnerRef,
     },
+    /// `GET /app/installations` or `POST /app/installations/{id}/access_tokens`, with an
+    /// app's JWT; answered by [`super::app_routes`].
+    App(AppRoute),
     /// Anything else: 404.
     Unknown,
 }
@@ -85,6 +89,11 @@ pub fn parse_path(path: &str) -> (&'static str, Route) {
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let route = match segs.as_slice() {
         ["rate_limit"] => Route::RateLimit,
+        ["app", "installations"] => Route::App(AppRoute::Installations),
+        ["app", "installations", id, "access_tokens"] => match id.parse() {
+            Ok(id) => Route::App(AppRoute::AccessToken(id)),
+            Err(_) => Route::Unknown,
+        },
         ["user"] => Route::User,
         ["repos", owner, name, sub @ ..] => Route::Repo {
             by: RepoRef::Name(format!("{owner}/{name}")),

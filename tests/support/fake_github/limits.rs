@@ -2,9 +2,12 @@
 //! penalties, conditional requests, and the bookkeeping (stats, request log).
 //!
 //! For each API request [`State::decide`] applies, in order: injected drop, injected 5xx
-//! (neither applies to `/rate_limit`), authentication (401), `/rate_limit` (answered, never
+//! (neither applies to `/rate_limit`), authentication (401: an invalid token, an expired
+//! installation token, see [`super::apps`]), `/rate_limit` (answered, never
 //! counted), an ongoing secondary penalty (403 again), an injected secondary limit (403,
-//! starts a penalty), primary-quota exhaustion (403/429), then the answer itself: a 304 for a
+//! starts a penalty), a configured secondary limit on requests in flight or points per
+//! minute (403, starts a penalty; see [`super::secondary`]), primary-quota exhaustion
+//! (403/429), then the answer itself: a 304 for a
 //! matching `If-None-Match` (no quota used) or the answer, which consumes one unit of quota
 //! (404s included, as on GitHub).
 //!
@@ -22,9 +25,12 @@ use sha2::{Digest, Sha256};
 
 pub use super::account::{account, Account};
 use super::api::{Answer, Route};
+use super::apps::Apps;
+use super::secondary::{self, Api, Crowd};
 use super::{FakeConfig, Faults, Outcome, RequestRecord, Stats};
 
-/// The message of a secondary-limit answer.
+/// The start of a secondary-limit answer's message (GitHub's; the request id and time
+/// follow, see [`secondary_body`]).
 pub const SECONDARY_MESSAGE: &str =
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.";
 /// Documentation URL of rate-limit answers.
@@ -57,6 +63,9 @@ pub struct Incoming<'a> {
     pub at: Instant,
     /// GraphQL points charged (0 for REST).
     pub points: u64,
+    /// The requests in flight beside this one when it arrived (zero for requests not
+    /// counted: no token, an invalid one, app endpoints, overrides).
+    pub crowd: Crowd,
 }
 
 /// What to do with a request.
@@ -85,6 +94,8 @@ pub struct State {
     pub stats: Stats,
     /// Request log.
     pub log: Vec<RequestRecord>,
+    /// GitHub Apps and the tokens they minted.
+    pub apps: Apps,
     refusals: u64,
     seq: u64,
     start: Instant,
@@ -98,10 +109,22 @@ pub fn json_body(v: serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(&v).expect("json")
 }
 
-/// The body of a secondary-limit answer.
-pub fn secondary_body() -> Vec<u8> {
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of epoch ms, as GitHub's rate-limit messages show times.
+fn message_time(now_ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(now_ms as i64)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+/// The body of a secondary-limit answer, GitHub's: the message names the request id and
+/// time.
+pub fn secondary_body(request_id: &str, now_ms: u64) -> Vec<u8> {
+    let when = message_time(now_ms);
     json_body(json!({
-        "message": SECONDARY_MESSAGE,
+        "message": format!(
+            "{SECONDARY_MESSAGE} If you reach out to GitHub Support for help, please include \
+             the request ID {request_id} and timestamp {when} UTC."
+        ),
         "documentation_url": format!("{RATE_DOCS}#about-secondary-rate-limits"),
     }))
 }
@@ -136,9 +159,10 @@ pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
 
 impl State {
     /// Fresh state.
-    pub fn new(faults: Faults, start: Instant) -> State {
+    pub fn new(faults: Faults, start: Instant, apps: Apps) -> State {
         State {
             accounts: HashMap::new(),
+            apps,
             rng: StdRng::seed_from_u64(faults.seed),
             faults,
             stats: Stats::default(),
@@ -170,6 +194,7 @@ impl State {
             ts.first_request_ms.get_or_insert(since_start);
             ts.last_request = Some(req.at);
             ts.last_request_ms = Some(since_start);
+            ts.max_in_flight = ts.max_in_flight.max(req.crowd.token_total);
         }
         (now_ms, request_id)
     }
@@ -230,7 +255,7 @@ impl State {
     ) -> Result<&'r str, Reply> {
         let window_ms = cfg.window.as_millis() as u64;
         match req.token {
-            Some(t) if !cfg.invalid_tokens.contains(t) => Ok(t),
+            Some(t) if !cfg.invalid_tokens.contains(t) && self.apps.accepts(t, now_ms) => Ok(t),
             other => {
                 self.stats.unauthorized += 1;
                 let message = if other.is_some() {
@@ -290,7 +315,8 @@ impl State {
             Ok(t) => t,
             Err(reply) => return reply,
         };
-        let (login, acc) = account(&mut self.accounts, cfg, token, now_ms);
+        let minted = self.apps.minted(token);
+        let (login, acc) = account(&mut self.accounts, cfg, token, minted, now_ms);
 
         let mut headers = vec![
             ("content-type", JSON.to_string()),
@@ -307,16 +333,23 @@ impl State {
             if self.faults.secondary_retry_after.is_some() {
                 headers.push(("retry-after", left_ms.div_ceil(1000).max(1).to_string()));
             }
-            (403, secondary_body(), false, Outcome::SecondaryPenalty)
-        } else if secondary_roll {
-            self.stats.secondary_injected += 1;
-            let secs = self.faults.secondary_retry_after.unwrap_or(60);
-            acc.penalty_until_ms = Some(now_ms + secs * 1000);
+            let body = secondary_body(&request_id, now_ms);
+            (403, body, false, Outcome::SecondaryPenalty)
+        } else if secondary_roll || !secondary::admit(cfg, &req, acc, Api::Rest, now_ms) {
+            let outcome = if secondary_roll {
+                self.stats.secondary_injected += 1;
+                Outcome::SecondaryInjected
+            } else {
+                self.stats.secondary_limited += 1;
+                if let Some(ts) = req.token.and_then(|t| self.stats.per_token.get_mut(t)) {
+                    ts.secondary_limited += 1;
+                }
+                Outcome::SecondaryLimited
+            };
+            let (retry_after, body) = secondary::penalise(&self.faults, acc, now_ms, &request_id);
             headers.extend(acc.headers(now_ms, window_ms));
-            if let Some(n) = self.faults.secondary_retry_after {
-                headers.push(("retry-after", n.to_string()));
-            }
-            (403, secondary_body(), false, Outcome::SecondaryInjected)
+            headers.extend(retry_after);
+            (403, body, false, outcome)
         } else if acc.remaining() == 0 {
             let status = if cfg.alternate_exhaustion_status {
                 if self.refusals.is_multiple_of(2) {
@@ -330,9 +363,7 @@ impl State {
             self.refusals += 1;
             self.stats.refused_for_quota += 1;
             headers.extend(acc.headers(now_ms, window_ms));
-            let when = chrono::DateTime::from_timestamp_millis(now_ms as i64)
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                .unwrap_or_default();
+            let when = message_time(now_ms);
             let message = format!(
                 "API rate limit exceeded for user ID {}. If you reach out to GitHub Support \
                  for help, please include the request ID {request_id} and timestamp {when} UTC.",
@@ -342,6 +373,10 @@ impl State {
             (status, body, false, Outcome::RefusedForQuota)
         } else {
             let answer = match req.route {
+                // GitHub: an installation token is no user ("Get the authenticated user").
+                Route::User if minted.is_some() => {
+                    Answer::error(403, "Resource not accessible by integration")
+                }
                 Route::User => Answer::ok(
                     &json!({
                         "login": acc.login, "id": acc.user_id,

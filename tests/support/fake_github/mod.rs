@@ -41,6 +41,17 @@
 //! `/user/{id}/repos`, as GitHub's do. [`FakeGithub::add_repo`] adds a repository while the
 //! server runs; [`RepoSpec::many`] makes a thousand for scale benchmarks.
 //!
+//! Secondary limits beyond the injected ones, off by default: requests in flight per
+//! account ([`FakeConfig::max_in_flight_per_token`]) and points per minute for REST and
+//! GraphQL ([`FakeConfig::max_points_per_minute`],
+//! [`FakeConfig::max_graphql_points_per_minute`]); see [`secondary`].
+//!
+//! GitHub Apps ([`FakeConfig::apps`], see [`apps`] and [`app_routes`]): `GET
+//! /app/installations` and `POST /app/installations/{id}/access_tokens` with an RS256 JWT
+//! checked as GitHub checks it, minting `ghs_` installation tokens that work on REST and
+//! GraphQL until they expire, every token of an installation sharing one bucket (account
+//! `installation:{id}`).
+//!
 //! Hostile and broken answers for robustness tests: [`FakeConfig::overrides`] answers a
 //! path (all of its requests, or the first N) with any status, headers and body, a hang,
 //! a truncated body or a huge one; [`FakeConfig::renamed_repos`] answers an old name with
@@ -50,7 +61,9 @@
 //! Layout: `data` (deterministic generation), `json` (GitHub's JSON shapes), `api` (routes,
 //! pagination, `link` headers, caps), `listing` (an owner's repositories), `account`
 //! (accounts, their REST windows, GraphQL buckets and penalties), `limits` (the order of
-//! checks for a request, faults, bookkeeping), `stats` (counters, request log), `graphql`
+//! checks for a request, faults, bookkeeping), `secondary` (concurrency and
+//! points-per-minute limits), `apps` (GitHub Apps, JWTs, minted tokens), `app_routes` (the
+//! `/app/...` endpoints), `stats` (counters, request log), `graphql`
 //! (the GraphQL endpoint: parsing, analysis, cost, execution), `server` (hyper plumbing,
 //! `/_fake/...` control routes).
 //!
@@ -59,14 +72,19 @@
 
 pub mod account;
 pub mod api;
+pub mod app_routes;
+pub mod apps;
 pub mod data;
 pub mod graphql;
 pub mod json;
 pub mod limits;
 pub mod listing;
+pub mod secondary;
 mod server;
 pub mod stats;
 
+#[allow(unused_imports)] // FakeInstallation: the App tests only
+pub use apps::{FakeApp, FakeInstallation};
 pub use stats::{Outcome, RequestRecord, Stats};
 
 use std::collections::{HashMap, HashSet};
@@ -142,6 +160,20 @@ pub struct FakeConfig {
     /// Weight of one `PullRequestChangedFile` in a GraphQL answer (other objects weigh 1).
     /// Default 10.
     pub graphql_file_weight: u64,
+    /// Secondary limit by concurrency (GitHub: 100, shared by REST and GraphQL): a request
+    /// arriving while its token's account already has this many requests in flight (read,
+    /// not yet answered) is refused as a secondary limit (see [`secondary`]). Default None.
+    pub max_in_flight_per_token: Option<u32>,
+    /// Secondary limit of REST points per account per minute (GitHub: 900; a GET is 1
+    /// point), counted in fixed one-minute windows (see [`secondary`]). Default None.
+    pub max_points_per_minute: Option<u32>,
+    /// Secondary limit of GraphQL points per account per minute (GitHub: 2,000; a query
+    /// without mutation is 1 point, as GitHub documents, not its primary cost), counted
+    /// apart from REST's (see [`secondary`]). Default None.
+    pub max_graphql_points_per_minute: Option<u32>,
+    /// GitHub Apps: `GET /app/installations` and `POST /app/installations/{id}/access_tokens`
+    /// with a JWT, and the installation tokens they mint (see [`apps`]). Default: none.
+    pub apps: Vec<FakeApp>,
 }
 
 /// A hostile or broken answer (see [`FakeConfig::overrides`]).
@@ -243,6 +275,10 @@ impl Default for FakeConfig {
             account_graphql_limits: HashMap::new(),
             graphql_timeout_weight: None,
             graphql_file_weight: 10,
+            max_in_flight_per_token: None,
+            max_points_per_minute: None,
+            max_graphql_points_per_minute: None,
+            apps: Vec::new(),
         }
     }
 }
@@ -518,6 +554,15 @@ impl FakeGithub {
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.shared.stats()
+    }
+
+    /// Installation access tokens minted so far for installation `id` (renewals included).
+    pub fn tokens_minted(&self, installation: u64) -> u64 {
+        self.stats()
+            .tokens_minted_per_installation
+            .get(&installation)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Replaces the injected faults (and reseeds the fault RNG with `faults.seed`).

@@ -1,6 +1,8 @@
 //! HTTP plumbing: the accept loop, one hyper HTTP/1.1 connection per socket, the request
 //! handler, and the `/_fake/...` control routes. Requests to the GraphQL endpoint go, after
-//! overrides, to [`super::graphql::handle`]; all others to the REST routes.
+//! overrides, to [`super::graphql::handle`]; those to `/app/...` to
+//! [`super::app_routes`]; all others to the REST routes. A REST or GraphQL request with a
+//! valid token holds a place in [`super::secondary::InFlightTable`] until it is answered.
 //!
 //! A dropped connection is produced by returning an error from the service: hyper then
 //! closes the socket without writing anything.
@@ -18,10 +20,13 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 
-use super::api::{self, LinkCtx, RepoRef, Route};
+use super::account;
+use super::api::{self, AppRoute, LinkCtx, RepoRef, Route};
+use super::apps::{self, Apps};
 use super::data::{Repo, Touch};
 use super::limits::{self, Incoming, Reply, State};
 use super::listing;
+use super::secondary::{Crowd, InFlightTable};
 use super::{lock, FakeConfig, Faults, Hostile, PrTruth, RepoSpec, RequestRecord, Stats, Truth};
 
 /// The error a service returns to make hyper close the connection without a response.
@@ -53,6 +58,8 @@ pub struct Shared {
     max_in_flight: AtomicU64,
     /// Per entry of `config.overrides`: how many requests it has answered.
     override_uses: Mutex<Vec<u32>>,
+    /// REST and GraphQL requests in flight, per account and per token.
+    in_flight_by_account: Mutex<InFlightTable>,
 }
 
 struct InFlight<'a>(&'a AtomicU64);
@@ -74,7 +81,11 @@ impl Shared {
             .enumerate()
             .map(|(i, spec)| wrap(&config, i, spec, &mut prefixes))
             .collect();
-        let state = State::new(config.faults.clone(), Instant::now());
+        let state = State::new(
+            config.faults.clone(),
+            Instant::now(),
+            Apps::new(&config.apps),
+        );
         Shared {
             touches: RwLock::new(vec![HashMap::new(); repos.len()]),
             repos: RwLock::new(repos),
@@ -84,7 +95,22 @@ impl Shared {
             config,
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
+            in_flight_by_account: Mutex::new(InFlightTable::default()),
         }
+    }
+
+    /// The account login of `token` if it is valid now (None for an invalid token, an
+    /// expired installation token, a `ghs_` token never minted).
+    fn login_of(&self, token: &str) -> Option<String> {
+        if self.config.invalid_tokens.contains(token) {
+            return None;
+        }
+        let state = lock(&self.state);
+        if !state.apps.accepts(token, limits::epoch_ms()) {
+            return None;
+        }
+        let minted = state.apps.minted(token);
+        Some(account::login_of(&self.config, token, minted))
     }
 
     /// The hostile answer for `path`, if an override still applies (and counts it).
@@ -455,22 +481,36 @@ async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Full
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| format!("127.0.0.1:{}", shared.port));
-    let token = bearer(&req);
+    let raw_token = bearer(&req);
     let if_none_match = req
         .headers()
         .get(hyper::header::IF_NONE_MATCH)
         .and_then(|h| h.to_str().ok())
         .map(str::to_string);
     let (prefix, mut route) = api::parse_path(&path);
+    // The log and the stats never hold a JWT: requests to app paths, and any bearer shaped
+    // like a JWT, go by the JWT's fingerprint; only the app endpoints see the JWT itself.
+    let token = match raw_token.as_deref() {
+        Some(t) if matches!(route, Route::App(_)) || apps::looks_like_jwt(t) => {
+            Some(apps::jwt_label(t))
+        }
+        _ => raw_token.clone(),
+    };
     let graphql = route == Route::Graphql;
-    if !graphql && req.method() != Method::GET && req.method() != Method::HEAD {
+    let allowed = match route {
+        Route::Graphql => true,
+        Route::App(AppRoute::AccessToken(_)) => req.method() == Method::POST,
+        _ => req.method() == Method::GET || req.method() == Method::HEAD,
+    };
+    if !allowed {
         route = Route::Unknown;
     }
     let method = req.method().to_string();
+    let logged_token = token.as_deref();
     if let Some(moved) = shared.renamed(&route, prefix, &host, &query, token.as_deref()) {
         return Ok(hostile_answer(
             &shared,
-            token.as_deref(),
+            logged_token,
             &method,
             &path_and_query,
             &route,
@@ -482,7 +522,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Full
     if let Some(hostile) = shared.take_override(&path) {
         return Ok(hostile_answer(
             &shared,
-            token.as_deref(),
+            logged_token,
             &method,
             &path_and_query,
             &route,
@@ -491,8 +531,50 @@ async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Full
         )
         .await);
     }
+    if let Route::App(app_route) = route {
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let base = format!("http://{host}");
+        let ctx = LinkCtx {
+            base: &base,
+            prefix,
+            query: &pairs,
+        };
+        let incoming = Incoming {
+            token: logged_token,
+            method: &method,
+            path: &path_and_query,
+            route: &route,
+            if_none_match: None,
+            answer: None,
+            at,
+            points: 0,
+            crowd: Crowd::default(),
+        };
+        let reply = lock(&shared.state).answer_app(
+            &shared.config,
+            incoming,
+            app_route,
+            raw_token.as_deref(),
+            &ctx,
+        );
+        return deliver(&shared, reply).await;
+    }
+    // Held until the answer is handed over: the request is in flight until then.
+    let (_entered, crowd) = match token.as_deref() {
+        Some(t) => match shared.login_of(t) {
+            Some(login) => {
+                let (entered, crowd) =
+                    InFlightTable::enter(&shared.in_flight_by_account, &login, t);
+                (Some(entered), crowd)
+            }
+            None => (None, Crowd::default()),
+        },
+        None => (None, Crowd::default()),
+    };
     if graphql {
-        return super::graphql::handle(&shared, req, token, &path_and_query, at).await;
+        return super::graphql::handle(&shared, req, token, &path_and_query, at, crowd).await;
     }
     let answer = shared.rest_answer(&route, prefix, &host, &query, token.as_deref());
     let reply = lock(&shared.state).decide(
@@ -506,6 +588,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Full
             answer,
             at,
             points: 0,
+            crowd,
         },
     );
     deliver(&shared, reply).await
@@ -555,6 +638,7 @@ async fn hostile_answer(
             answer: None,
             at,
             points: 0,
+            crowd: Crowd::default(),
         },
         status,
     );

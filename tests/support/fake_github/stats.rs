@@ -24,6 +24,12 @@ pub struct TokenStats {
     pub graphql_refused: u64,
     /// GraphQL queries that timed out (502, charged).
     pub graphql_timeouts: u64,
+    /// Requests refused by a secondary limit on concurrency or points per minute (not the
+    /// injected ones, nor the repeats during a penalty).
+    pub secondary_limited: u64,
+    /// The highest number of this token's requests in flight at once (REST and GraphQL;
+    /// counted whether or not `max_in_flight_per_token` is set).
+    pub max_in_flight: u32,
     /// Arrival of the first request.
     #[serde(skip)]
     pub first_request: Option<Instant>,
@@ -58,6 +64,19 @@ pub struct Stats {
     pub drops_injected: u64,
     /// Injected secondary-limit answers (not counting the repeats during the penalty).
     pub secondary_injected: u64,
+    /// Requests refused by a configured secondary limit: too many in flight
+    /// (`max_in_flight_per_token`) or too many points in a minute (`max_points_per_minute`,
+    /// `max_graphql_points_per_minute`). Injected ones are in `secondary_injected` and the
+    /// repeats during the penalty in `sent_during_secondary_penalty`, not here.
+    pub secondary_limited: u64,
+    /// Requests to the app endpoints (`/app/installations...`), any outcome.
+    pub app_requests: u64,
+    /// App-endpoint requests refused for their JWT (401, or 404 for an unknown app id).
+    pub jwt_rejected: u64,
+    /// Installation access tokens minted, all installations.
+    pub tokens_minted: u64,
+    /// Installation access tokens minted, per installation id (renewals show here).
+    pub tokens_minted_per_installation: HashMap<u64, u64>,
     /// Per raw token.
     pub per_token: HashMap<String, TokenStats>,
     /// Highest number of API requests in flight at once.
@@ -111,6 +130,14 @@ pub enum Outcome {
     Rejected,
     /// A GraphQL query that ran past the timeout weight: charged, answered 502.
     TimedOut,
+    /// 403 secondary limit: too many requests of the account in flight, or too many points
+    /// in its minute (starts a penalty, like an injected one).
+    SecondaryLimited,
+    /// An app endpoint answered for a valid JWT (200, 201, or 404 for another app's
+    /// installation; no quota used).
+    App,
+    /// An app endpoint refused the JWT (401, or 404 for an unknown app id).
+    JwtRejected,
 }
 
 /// One request as the server saw it.
@@ -127,7 +154,8 @@ pub struct RequestRecord {
     /// The `x-ratelimit-reset-ms` sent with the answer (end of the account's window, epoch
     /// ms); None for answers without rate-limit headers (401, 5xx, drops).
     pub reset_ms: Option<u64>,
-    /// The raw token from `Authorization`, if any.
+    /// The raw token from `Authorization`, if any; for an app endpoint, the JWT's
+    /// fingerprint (`jwt:` + 8 hex digits), never the JWT.
     pub token: Option<String>,
     /// The account the token belongs to (None without a token or for an invalid one).
     pub account: Option<String>,

@@ -2,7 +2,9 @@
 //!
 //! [`State::admit_graphql`] applies, in order: injected drop and 5xx (as for REST),
 //! authentication (401), GraphQL disabled (404, free), an ongoing secondary penalty or an
-//! injected secondary limit (403, shared with REST), errors found before execution (200
+//! injected secondary limit (403, shared with REST), a configured secondary limit on
+//! requests in flight (shared with REST) or GraphQL points per minute (403, see
+//! [`super::super::secondary`]), errors found before execution (200
 //! with `errors`, free), then the account's GraphQL bucket: a query costing more than the
 //! points left is refused with RATE_LIMITED (200, nothing charged); otherwise its cost is
 //! charged and it may run (a dry run is free). [`State::finish_graphql`] then answers 200
@@ -13,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::super::data::ts;
 use super::super::limits::{self, json_body, secondary_body, Incoming, Reply, State, JSON};
+use super::super::secondary::{self, Api};
 use super::super::{FakeConfig, Outcome};
 use super::analyze::Plan;
 use super::exec::{Executed, Out, RateInfo};
@@ -78,7 +81,8 @@ impl State {
             Ok(t) => t,
             Err(reply) => return Gate::Reply(reply),
         };
-        let (login, acc) = limits::account(&mut self.accounts, cfg, token, now_ms);
+        let minted = self.apps.minted(token);
+        let (login, acc) = limits::account(&mut self.accounts, cfg, token, minted, now_ms);
         let mut headers = vec![
             ("content-type", JSON.to_string()),
             ("x-github-request-id", request_id.clone()),
@@ -94,16 +98,26 @@ impl State {
             if self.faults.secondary_retry_after.is_some() {
                 headers.push(("retry-after", left_ms.div_ceil(1000).max(1).to_string()));
             }
-            (403, secondary_body(), Outcome::SecondaryPenalty)
-        } else if secondary_roll {
-            self.stats.secondary_injected += 1;
-            let secs = self.faults.secondary_retry_after.unwrap_or(60);
-            acc.penalty_until_ms = Some(now_ms + secs * 1000);
+            (
+                403,
+                secondary_body(&request_id, now_ms),
+                Outcome::SecondaryPenalty,
+            )
+        } else if secondary_roll || !secondary::admit(cfg, req, acc, Api::Graphql, now_ms) {
+            let outcome = if secondary_roll {
+                self.stats.secondary_injected += 1;
+                Outcome::SecondaryInjected
+            } else {
+                self.stats.secondary_limited += 1;
+                if let Some(ts) = req.token.and_then(|t| self.stats.per_token.get_mut(t)) {
+                    ts.secondary_limited += 1;
+                }
+                Outcome::SecondaryLimited
+            };
+            let (retry_after, body) = secondary::penalise(&self.faults, acc, now_ms, &request_id);
             headers.extend(acc.graphql.headers(now_ms, window_ms));
-            if let Some(n) = self.faults.secondary_retry_after {
-                headers.push(("retry-after", n.to_string()));
-            }
-            (403, secondary_body(), Outcome::SecondaryInjected)
+            headers.extend(retry_after);
+            (403, body, outcome)
         } else {
             match plan {
                 Err(errors) => {

@@ -37,19 +37,21 @@ use serde_json::{Map, Value};
 use super::api::Route;
 use super::limits::{Incoming, Reply};
 use super::lock;
+use super::secondary::Crowd;
 use super::server::{Dropped, Shared};
 use analyze::Plan;
 use document::{message_error, Query};
 use exec::World;
 use gate::Gate;
 
-/// Answers one request to the GraphQL endpoint.
+/// Answers one request to the GraphQL endpoint; `crowd` is what it found in flight.
 pub async fn handle(
     shared: &Shared,
     req: Request<Body>,
     token: Option<String>,
     path: &str,
     at: Instant,
+    crowd: Crowd,
 ) -> Result<Response<Full<Bytes>>, Dropped> {
     let method = req.method().clone();
     let body = if method == Method::POST {
@@ -61,7 +63,7 @@ pub async fn handle(
     } else {
         Bytes::new()
     };
-    let reply = answer(shared, &method, &body, token.as_deref(), path, at);
+    let reply = answer(shared, &method, &body, token.as_deref(), path, at, crowd);
     super::server::deliver(shared, reply).await
 }
 
@@ -74,6 +76,7 @@ fn answer(
     token: Option<&str>,
     path: &str,
     at: Instant,
+    crowd: Crowd,
 ) -> Reply {
     let cfg = &shared.config;
     let plan = if cfg.graphql {
@@ -91,6 +94,7 @@ fn answer(
         answer: None,
         at,
         points,
+        crowd,
     };
     let ticket = match lock(&shared.state).admit_graphql(cfg, &incoming(0), &plan) {
         Gate::Reply(reply) => return reply,
