@@ -230,6 +230,12 @@ pub struct StatusArgs {
     /// Print a JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+
+    /// Show every repository in full. Without it, once more than a few are queued,
+    /// the text shows in full only those in progress or with a problem, and counts
+    /// the complete and the not yet started ones on a line each.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

@@ -451,3 +451,53 @@ fn an_organisation_that_does_not_exist_fails_its_listing_and_work_exits_3() {
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("org:octo: its listing failed"), "{text}");
 }
+
+#[test]
+fn status_text_counts_complete_and_waiting_repositories_on_a_line_and_all_shows_each() {
+    let mut specs: Vec<RepoSpec> = (1..=12)
+        .map(|i| RepoSpec::new(&format!("acme/done-{i:02}"), 2))
+        .collect();
+    specs.push(RepoSpec::new("acme/later-a", 2));
+    specs.push(RepoSpec::new("acme/later-b", 2));
+    let fake = serving(specs);
+    let h = Harness::new(&fake.url(), &[token(1)]);
+    for i in 1..=12 {
+        h.enqueue(&format!("acme/done-{i:02}"));
+    }
+    // Not served: its list page fails (no token can see it).
+    h.enqueue("acme/gone");
+    h.seedq()
+        .args(["work", "--workers", "2"])
+        .assert()
+        .code(3);
+    h.enqueue("acme/later-a");
+    h.enqueue("acme/later-b");
+
+    let text = h.seedq().arg("status").output().unwrap();
+    assert!(text.status.success());
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        text.contains("12 repositories complete: 24 PRs"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 repositories not started: 2 jobs queued; next acme/later-a, acme/later-b"),
+        "{text}"
+    );
+    assert!(text.contains("`seedq status --all`"), "{text}");
+    // The one with a problem is shown in full; the folded ones are not.
+    assert!(text.contains("\nacme/gone: "), "{text}");
+    assert!(text.contains("no token can see it"), "{text}");
+    assert!(!text.contains("\nacme/done-01: "), "{text}");
+    assert!(!text.contains("\nacme/later-a: "), "{text}");
+
+    let all = h.seedq().args(["status", "--all"]).output().unwrap();
+    let all = String::from_utf8_lossy(&all.stdout).into_owned();
+    for i in 1..=12 {
+        assert!(all.contains(&format!("\nacme/done-{i:02}: 2 of 2 PRs complete")), "{all}");
+    }
+    assert!(all.contains("\nacme/later-b: 0 of 0 PRs complete"), "{all}");
+    assert!(!all.contains("repositories complete:"), "{all}");
+    // The JSON document always lists every repository.
+    assert_eq!(status_repos(&h).len(), 15);
+}

@@ -8,14 +8,20 @@ use crate::cli::{Cli, StatusArgs};
 use crate::display::format::{self, clock, duration_ms, iso, thousands};
 use crate::display::{effective_points, effective_remaining, token_state, Snapshot};
 use crate::store::servers::GraphqlUnavailable;
-use crate::store::status::{FailedJob, JobCounts, WorkerRow};
+use crate::store::status::{FailedJob, JobCounts, RepoProgress, WorkerRow};
 use crate::store::{Create, Store};
 use serde_json::json;
+use std::collections::HashSet;
 
 /// Failed jobs listed (the total is given too).
 const FAILED_LISTED: i64 = 20;
 /// The throughput is measured over the jobs done in this last stretch.
 const RATE_SPAN_MS: i64 = 5 * 60_000;
+
+/// Up to this many repositories, the text shows each in full.
+const SHOWN_IN_FULL: usize = 10;
+/// Names given on a folded line.
+const NAMES_ON_A_LINE: usize = 5;
 
 /// Version of the JSON document's shape.
 pub const JSON_SCHEMA_VERSION: u32 = 1;
@@ -52,7 +58,7 @@ pub async fn run(cli: &Cli, args: &StatusArgs) -> anyhow::Result<u8> {
         let document = document(cli, &snapshot, &seen);
         println!("{}", serde_json::to_string_pretty(&document)?);
     } else {
-        print_text(cli, &snapshot, &seen);
+        print_text(cli, &snapshot, &seen, args.all);
     }
     Ok(super::exit::OK)
 }
@@ -155,7 +161,7 @@ fn document(cli: &Cli, snapshot: &Snapshot, seen: &Seen) -> serde_json::Value {
     document
 }
 
-fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen) {
+fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen, all: bool) {
     let now = snapshot.taken_at;
     let (failed, failed_total, workers, estimate) =
         (seen.failed, seen.failed_total, seen.workers, seen.estimate);
@@ -180,7 +186,8 @@ fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen) {
     if snapshot.repos.is_empty() {
         println!("nothing queued: run `seedq enqueue owner/repo`");
     }
-    for r in &snapshot.repos {
+    let folded = Folded::of(&snapshot.repos, all);
+    for r in snapshot.repos.iter().filter(|r| !folded.hides(r)) {
         // A listing of an organisation's or a user's repositories (`org:LOGIN`).
         if r.repo.contains(':') {
             let pages = thousands(r.jobs.done);
@@ -271,6 +278,8 @@ fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen) {
             );
         }
     }
+
+    folded.print();
 
     if !snapshot.tokens.is_empty() {
         println!();
@@ -383,5 +392,87 @@ fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen) {
             "estimate: ~{} pages left; finish time unknown until `seedq work` has run a while",
             thousands(left)
         ),
+    }
+}
+
+/// The repositories the text counts on one line instead of showing in full: the
+/// complete ones and those not started, once there are more than [`SHOWN_IN_FULL`]
+/// (and no `--all`). A repository in progress, with a failed job or refused to a
+/// token is always shown in full.
+struct Folded<'a> {
+    complete: Vec<&'a RepoProgress>,
+    waiting: Vec<&'a RepoProgress>,
+    names: HashSet<&'a str>,
+}
+
+impl<'a> Folded<'a> {
+    fn of(repos: &'a [RepoProgress], all: bool) -> Self {
+        let mut folded = Folded {
+            complete: Vec::new(),
+            waiting: Vec::new(),
+            names: HashSet::new(),
+        };
+        if all || repos.len() <= SHOWN_IN_FULL {
+            return folded;
+        }
+        for r in repos {
+            let quiet = r.access.is_none() && r.jobs.failed == 0 && r.jobs.running == 0;
+            // A listing (`org:LOGIN`) takes one line anyway.
+            if !quiet || r.repo.contains(':') {
+                continue;
+            }
+            if r.jobs.queued == 0 && r.list_complete {
+                folded.complete.push(r);
+            } else if r.jobs.done == 0 {
+                folded.waiting.push(r);
+            } else {
+                continue;
+            }
+            folded.names.insert(&r.repo);
+        }
+        folded
+    }
+
+    fn hides(&self, repo: &RepoProgress) -> bool {
+        self.names.contains(repo.repo.as_str())
+    }
+
+    fn print(&self) {
+        let names = |list: &[&RepoProgress]| {
+            let shown: Vec<_> = list
+                .iter()
+                .take(NAMES_ON_A_LINE)
+                .map(|r| r.repo.as_str())
+                .collect();
+            match list.len() > NAMES_ON_A_LINE {
+                true => format!("{}, …", shown.join(", ")),
+                false => shown.join(", "),
+            }
+        };
+        if self.complete.is_empty() && self.waiting.is_empty() {
+            return;
+        }
+        println!();
+        if !self.complete.is_empty() {
+            let prs: i64 = self.complete.iter().map(|r| r.prs_complete).sum();
+            let jobs: i64 = self.complete.iter().map(|r| r.jobs.done).sum();
+            println!(
+                "{} repositories complete: {} PRs, {} jobs done ({})",
+                thousands(self.complete.len() as i64),
+                thousands(prs),
+                thousands(jobs),
+                names(&self.complete)
+            );
+        }
+        if !self.waiting.is_empty() {
+            let jobs: i64 = self.waiting.iter().map(|r| r.jobs.queued).sum();
+            println!(
+                "{} repositories not started: {} jobs queued; next {}",
+                thousands(self.waiting.len() as i64),
+                thousands(jobs),
+                names(&self.waiting)
+            );
+        }
+        println!("(`seedq status --all` shows each repository in full)");
     }
 }

@@ -261,9 +261,11 @@ pub(crate) struct RepoRow {
     pub gql_timeouts: i64,
 }
 
-/// Jobs counted by kind and state (`kind` empty when counted by state only).
+/// A repository's jobs counted by kind and state (`kind` empty when counted by
+/// state only).
 #[derive(Debug)]
 pub(crate) struct JobCount {
+    pub repo: String,
     pub kind: String,
     pub state: String,
     pub jobs: i64,
@@ -273,11 +275,10 @@ pub(crate) struct JobCount {
 /// What `status` knows of a repository's PRs.
 #[derive(Debug)]
 pub(crate) struct PrCounts {
+    pub repo: String,
     pub discovered: i64,
     pub lowest: Option<i64>,
     pub highest: Option<i64>,
-    /// Listed PRs with a job not done.
-    pub incomplete: i64,
 }
 
 /// Every statement of a backend: one trait per table family, each implemented in the
@@ -594,14 +595,16 @@ pub(crate) trait ReadSql: Send {
     fn repo_rows(&mut self) -> impl Future<Output = Result<Vec<RepoRow>>> + Send;
     /// What each token was found to see: (repository, token label, sees).
     fn access_rows(&mut self) -> impl Future<Output = Result<Vec<(String, String, bool)>>> + Send;
-    /// A repository's jobs by state (`kind` empty).
-    fn jobs_by_state(&mut self, repo: &str) -> impl Future<Output = Result<Vec<JobCount>>> + Send;
-    /// A repository's queued, running and failed jobs by kind and state.
-    fn pending_by_kind(&mut self, repo: &str)
-        -> impl Future<Output = Result<Vec<JobCount>>> + Send;
-    /// A repository's done jobs by kind, with their 304s.
-    fn done_by_kind(&mut self, repo: &str) -> impl Future<Output = Result<Vec<JobCount>>> + Send;
-    fn pr_counts(&mut self, repo: &str) -> impl Future<Output = Result<PrCounts>> + Send;
+    /// Every repository's jobs by kind and state, with their 304s: one pass over the
+    /// queue, for `status` and the summary.
+    fn job_counts(&mut self) -> impl Future<Output = Result<Vec<JobCount>>> + Send;
+    /// Every repository's jobs not done by kind and state, and its done jobs by state
+    /// alone (`kind` empty): what the display reads every second, from the indexes.
+    fn brief_job_counts(&mut self) -> impl Future<Output = Result<Vec<JobCount>>> + Send;
+    /// Every repository's listed PRs (a repository with none has no row).
+    fn pr_counts(&mut self) -> impl Future<Output = Result<Vec<PrCounts>>> + Send;
+    /// Every repository's listed PRs with a job not done: (repository, PRs).
+    fn incomplete_prs(&mut self) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
     fn repo_names(&mut self) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Failed jobs, newest first.
     fn failed_jobs(&mut self, limit: i64) -> impl Future<Output = Result<Vec<FailedJob>>> + Send;

@@ -8,7 +8,8 @@ use super::db::read;
 use super::sql::{ReadSql, TokenSql};
 use super::{Result, Store};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use super::sql::{JobCount, PrCounts};
+use std::collections::{BTreeMap, HashMap};
 
 pub use super::sql::{FailedJob, WorkerRow};
 
@@ -97,13 +98,21 @@ impl Store {
     /// of the repository's done jobs (per-kind done counts, 304s), for the display
     /// that refreshes every second.
     pub async fn repo_progress(&self, detail: Detail) -> Result<Vec<RepoProgress>> {
-        let (repos, access, tokens) = read!(&self.db, |c| (
+        // A handful of grouped queries for all repositories together: a night of
+        // thousands of repositories answers as fast as one.
+        let (repos, access, tokens, counts, prs, incomplete) = read!(&self.db, |c| (
             c.repo_rows().await?,
             c.access_rows().await?,
-            c.token_rows().await?
+            c.token_rows().await?,
+            match detail {
+                Detail::Full => c.job_counts().await?,
+                Detail::Brief => c.brief_job_counts().await?,
+            },
+            c.pr_counts().await?,
+            c.incomplete_prs().await?
         ));
         let valid = tokens.iter().filter(|t| t.state != "invalid").count();
-        let mut found: BTreeMap<String, Access> = BTreeMap::new();
+        let mut found: HashMap<String, Access> = HashMap::new();
         for (repo, label, sees) in access {
             let one = found.entry(repo).or_default();
             match sees {
@@ -111,12 +120,22 @@ impl Store {
                 false => one.refused_by.push(label),
             }
         }
+        let mut jobs: HashMap<String, Vec<JobCount>> = HashMap::new();
+        for row in counts {
+            jobs.entry(row.repo.clone()).or_default().push(row);
+        }
+        let mut prs: HashMap<String, PrCounts> =
+            prs.into_iter().map(|p| (p.repo.clone(), p)).collect();
+        let incomplete: HashMap<String, i64> = incomplete.into_iter().collect();
         let mut progress = Vec::with_capacity(repos.len());
         for repo in repos {
             let access = found
                 .remove(&repo.name)
                 .filter(|a| !a.refused_by.is_empty());
-            let mut one = self.one_repo(repo.name, &repo.endpoints, detail).await?;
+            let counts = jobs.remove(&repo.name).unwrap_or_default();
+            let listed = prs.remove(&repo.name);
+            let incomplete = incomplete.get(&repo.name).copied().unwrap_or(0);
+            let mut one = one_repo(repo.name, &repo.endpoints, counts, listed, incomplete);
             one.access = access.map(|mut a| {
                 a.no_token = a.seen_by.is_empty() && a.refused_by.len() >= valid;
                 a
@@ -129,81 +148,6 @@ impl Store {
             progress.push(one);
         }
         Ok(progress)
-    }
-
-    async fn one_repo(
-        &self,
-        repo: String,
-        endpoints: &str,
-        detail: Detail,
-    ) -> Result<RepoProgress> {
-        let (by_state, pending, done, prs) = read!(&self.db, |c| {
-            let by_state = c.jobs_by_state(&repo).await?;
-            let pending = c.pending_by_kind(&repo).await?;
-            let done = match detail {
-                Detail::Full => c.done_by_kind(&repo).await?,
-                Detail::Brief => Vec::new(),
-            };
-            (by_state, pending, done, c.pr_counts(&repo).await?)
-        });
-        let mut jobs = JobCounts::default();
-        for row in &by_state {
-            *jobs.state_mut(&row.state) += row.jobs;
-        }
-        let mut jobs_by_kind: BTreeMap<String, JobCounts> = BTreeMap::new();
-        let mut list_pending = 0;
-        for row in &pending {
-            *jobs_by_kind
-                .entry(row.kind.clone())
-                .or_default()
-                .state_mut(&row.state) += row.jobs;
-            if row.kind == "pulls" {
-                list_pending += row.jobs;
-            }
-        }
-        for row in done {
-            let kind = jobs_by_kind.entry(row.kind).or_default();
-            kind.done += row.jobs;
-            kind.not_modified += row.not_modified;
-            jobs.not_modified += row.not_modified;
-        }
-        let total_jobs = jobs.queued + jobs.running + jobs.done + jobs.failed;
-        let list_complete = list_pending == 0;
-        let prs_expected = if list_complete {
-            prs.discovered
-        } else {
-            prs.discovered + unlisted_estimate(prs.discovered, prs.lowest, prs.highest)
-        };
-        // Requests a PR costs, as seen so far (extra pages included); before any PR is
-        // listed, one per endpoint.
-        // Jobs that are not list pages: the done list pages are about one per 100 PRs.
-        let per_pr_jobs = total_jobs - list_pending - (prs.discovered + 99) / 100;
-        let per_pr = if prs.discovered > 0 && per_pr_jobs > 0 {
-            per_pr_jobs as f64 / prs.discovered as f64
-        } else {
-            endpoints
-                .split(',')
-                .filter(|e| !e.is_empty())
-                .count()
-                .max(1) as f64
-        };
-        let unlisted = (prs_expected - prs.discovered) as f64;
-        let requests_left = jobs.queued
-            + jobs.running
-            + (unlisted * per_pr).round() as i64
-            + (unlisted / 100.0).ceil() as i64;
-        Ok(RepoProgress {
-            repo,
-            prs_discovered: prs.discovered,
-            prs_complete: (prs.discovered - prs.incomplete).max(0),
-            list_complete,
-            prs_expected,
-            jobs,
-            jobs_by_kind,
-            requests_left,
-            graphql: None,
-            access: None,
-        })
     }
 
     /// The repositories enqueued, as typed.
@@ -231,6 +175,72 @@ impl Store {
     /// next `work` notices it).
     pub async fn worker_rows(&self) -> Result<Vec<WorkerRow>> {
         read!(&self.db, |c| c.worker_rows().await)
+    }
+}
+
+/// One repository's progress from its job counts (by kind and state, done jobs by
+/// state alone in [`Detail::Brief`]) and its listed PRs.
+fn one_repo(
+    repo: String,
+    endpoints: &str,
+    counts: Vec<JobCount>,
+    listed: Option<PrCounts>,
+    incomplete: i64,
+) -> RepoProgress {
+    let (discovered, lowest, highest) = listed.map_or((0, None, None), |p| {
+        (p.discovered, p.lowest, p.highest)
+    });
+    let mut jobs = JobCounts::default();
+    let mut jobs_by_kind: BTreeMap<String, JobCounts> = BTreeMap::new();
+    let mut list_pending = 0;
+    for row in counts {
+        *jobs.state_mut(&row.state) += row.jobs;
+        jobs.not_modified += row.not_modified;
+        if row.state != "done" && row.kind == "pulls" {
+            list_pending += row.jobs;
+        }
+        if !row.kind.is_empty() {
+            let kind = jobs_by_kind.entry(row.kind).or_default();
+            *kind.state_mut(&row.state) += row.jobs;
+            kind.not_modified += row.not_modified;
+        }
+    }
+    let total_jobs = jobs.queued + jobs.running + jobs.done + jobs.failed;
+    let list_complete = list_pending == 0;
+    let prs_expected = if list_complete {
+        discovered
+    } else {
+        discovered + unlisted_estimate(discovered, lowest, highest)
+    };
+    // Requests a PR costs, as seen so far (extra pages included); before any PR is
+    // listed, one per endpoint.
+    // Jobs that are not list pages: the done list pages are about one per 100 PRs.
+    let per_pr_jobs = total_jobs - list_pending - (discovered + 99) / 100;
+    let per_pr = if discovered > 0 && per_pr_jobs > 0 {
+        per_pr_jobs as f64 / discovered as f64
+    } else {
+        endpoints
+            .split(',')
+            .filter(|e| !e.is_empty())
+            .count()
+            .max(1) as f64
+    };
+    let unlisted = (prs_expected - discovered) as f64;
+    let requests_left = jobs.queued
+        + jobs.running
+        + (unlisted * per_pr).round() as i64
+        + (unlisted / 100.0).ceil() as i64;
+    RepoProgress {
+        repo,
+        prs_discovered: discovered,
+        prs_complete: (discovered - incomplete).max(0),
+        list_complete,
+        prs_expected,
+        jobs,
+        jobs_by_kind,
+        requests_left,
+        graphql: None,
+        access: None,
     }
 }
 

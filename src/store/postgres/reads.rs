@@ -31,54 +31,51 @@ impl ReadSql for PgConnection {
             .collect())
     }
 
-    async fn jobs_by_state(&mut self, repo: &str) -> Result<Vec<JobCount>> {
+    async fn job_counts(&mut self) -> Result<Vec<JobCount>> {
         Ok(sqlx::query_as!(
             JobCount,
-            r#"SELECT '' AS "kind!", state, count(*) AS "jobs!", 0::bigint AS "not_modified!"
-               FROM job_queue WHERE repo = $1 GROUP BY state"#,
-            repo
-        )
-        .fetch_all(&mut *self)
-        .await?)
-    }
-
-    async fn pending_by_kind(&mut self, repo: &str) -> Result<Vec<JobCount>> {
-        Ok(sqlx::query_as!(
-            JobCount,
-            r#"SELECT kind, state, count(*) AS "jobs!", 0::bigint AS "not_modified!"
-               FROM job_queue
-               WHERE repo = $1 AND state IN ('queued', 'running', 'failed') GROUP BY kind, state"#,
-            repo
-        )
-        .fetch_all(&mut *self)
-        .await?)
-    }
-
-    async fn done_by_kind(&mut self, repo: &str) -> Result<Vec<JobCount>> {
-        Ok(sqlx::query_as!(
-            JobCount,
-            r#"SELECT kind, 'done' AS "state!", count(*) AS "jobs!",
+            r#"SELECT repo, kind, state, count(*) AS "jobs!",
                       coalesce(sum(not_modified), 0)::bigint AS "not_modified!"
-               FROM job_queue WHERE repo = $1 AND state = 'done' GROUP BY kind"#,
-            repo
+               FROM job_queue GROUP BY repo, kind, state"#
         )
         .fetch_all(&mut *self)
         .await?)
     }
 
-    async fn pr_counts(&mut self, repo: &str) -> Result<PrCounts> {
+    async fn brief_job_counts(&mut self) -> Result<Vec<JobCount>> {
+        Ok(sqlx::query_as!(
+            JobCount,
+            r#"SELECT repo AS "repo!", kind AS "kind!", state AS "state!", count(*) AS "jobs!",
+                      0::bigint AS "not_modified!"
+               FROM job_queue WHERE state IN ('queued', 'running', 'failed')
+               GROUP BY repo, kind, state
+               UNION ALL
+               SELECT repo, '', state, count(*), 0::bigint
+               FROM job_queue WHERE state = 'done' GROUP BY repo, state"#
+        )
+        .fetch_all(&mut *self)
+        .await?)
+    }
+
+    async fn pr_counts(&mut self) -> Result<Vec<PrCounts>> {
         Ok(sqlx::query_as!(
             PrCounts,
-            r#"SELECT (SELECT count(*) FROM gh_pulls WHERE repo = $1) AS "discovered!",
-                      (SELECT min(number) FROM gh_pulls WHERE repo = $1) AS "lowest",
-                      (SELECT max(number) FROM gh_pulls WHERE repo = $1) AS "highest",
-                      (SELECT count(DISTINCT pr_number) FROM job_queue
-                       WHERE repo = $1 AND state <> 'done' AND pr_number IS NOT NULL)
-                          AS "incomplete!""#,
-            repo
+            r#"SELECT repo, count(*) AS "discovered!", min(number) AS "lowest",
+                      max(number) AS "highest"
+               FROM gh_pulls GROUP BY repo"#
         )
-        .fetch_one(&mut *self)
+        .fetch_all(&mut *self)
         .await?)
+    }
+
+    async fn incomplete_prs(&mut self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query!(
+            r#"SELECT repo, count(DISTINCT pr_number) AS "prs!" FROM job_queue
+               WHERE state <> 'done' AND pr_number IS NOT NULL GROUP BY repo"#
+        )
+        .fetch_all(&mut *self)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.repo, r.prs)).collect())
     }
 
     async fn repo_names(&mut self) -> Result<Vec<String>> {

@@ -31,56 +31,54 @@ impl ReadSql for SqliteConnection {
             .collect())
     }
 
-    async fn jobs_by_state(&mut self, repo: &str) -> Result<Vec<JobCount>> {
-        // Served by the (repo, state) index alone.
+    async fn job_counts(&mut self) -> Result<Vec<JobCount>> {
         Ok(sqlx::query_as!(
             JobCount,
-            r#"SELECT '' AS "kind!: String", state, count(*) AS "jobs!: i64",
-                      0 AS "not_modified!: i64"
-               FROM job_queue WHERE repo = ? GROUP BY state"#,
-            repo
+            r#"SELECT repo AS "repo!: String", kind AS "kind!: String", state AS "state!: String",
+                      count(*) AS "jobs!: i64", coalesce(sum(not_modified), 0) AS "not_modified!: i64"
+               FROM job_queue GROUP BY repo, kind, state"#
         )
         .fetch_all(&mut *self)
         .await?)
     }
 
-    async fn pending_by_kind(&mut self, repo: &str) -> Result<Vec<JobCount>> {
+    async fn brief_job_counts(&mut self) -> Result<Vec<JobCount>> {
+        // The done jobs are counted from the (repo, state) index alone; the others are
+        // the few the queue still holds.
         Ok(sqlx::query_as!(
             JobCount,
-            r#"SELECT kind, state, count(*) AS "jobs!: i64", 0 AS "not_modified!: i64"
-               FROM job_queue
-               WHERE repo = ? AND state IN ('queued', 'running', 'failed') GROUP BY kind, state"#,
-            repo
+            r#"SELECT repo AS "repo!: String", kind AS "kind!: String", state AS "state!: String",
+                      count(*) AS "jobs!: i64", 0 AS "not_modified!: i64"
+               FROM job_queue WHERE state IN ('queued', 'running', 'failed')
+               GROUP BY repo, kind, state
+               UNION ALL
+               SELECT repo, '', state, count(*), 0
+               FROM job_queue WHERE state = 'done' GROUP BY repo, state"#
         )
         .fetch_all(&mut *self)
         .await?)
     }
 
-    async fn done_by_kind(&mut self, repo: &str) -> Result<Vec<JobCount>> {
-        Ok(sqlx::query_as!(
-            JobCount,
-            r#"SELECT kind, 'done' AS "state!: String", count(*) AS "jobs!: i64",
-                      coalesce(sum(not_modified), 0) AS "not_modified!: i64"
-               FROM job_queue WHERE repo = ? AND state = 'done' GROUP BY kind"#,
-            repo
-        )
-        .fetch_all(&mut *self)
-        .await?)
-    }
-
-    async fn pr_counts(&mut self, repo: &str) -> Result<PrCounts> {
+    async fn pr_counts(&mut self) -> Result<Vec<PrCounts>> {
+        // Served by the primary key (repo, number) alone.
         Ok(sqlx::query_as!(
             PrCounts,
-            r#"SELECT (SELECT count(*) FROM gh_pulls WHERE repo = ?1) AS "discovered!: i64",
-                      (SELECT min(number) FROM gh_pulls WHERE repo = ?1) AS "lowest: i64",
-                      (SELECT max(number) FROM gh_pulls WHERE repo = ?1) AS "highest: i64",
-                      (SELECT count(DISTINCT pr_number) FROM job_queue
-                       WHERE repo = ?1 AND state <> 'done' AND pr_number IS NOT NULL)
-                          AS "incomplete!: i64""#,
-            repo
+            r#"SELECT repo AS "repo!: String", count(*) AS "discovered!: i64", min(number) AS "lowest: i64",
+                      max(number) AS "highest: i64"
+               FROM gh_pulls GROUP BY repo"#
         )
-        .fetch_one(&mut *self)
+        .fetch_all(&mut *self)
         .await?)
+    }
+
+    async fn incomplete_prs(&mut self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query!(
+            r#"SELECT repo AS "repo!: String", count(DISTINCT pr_number) AS "prs!: i64" FROM job_queue
+               WHERE state <> 'done' AND pr_number IS NOT NULL GROUP BY repo"#
+        )
+        .fetch_all(&mut *self)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.repo, r.prs)).collect())
     }
 
     async fn repo_names(&mut self) -> Result<Vec<String>> {
