@@ -221,6 +221,12 @@ pub struct WorkArgs {
     #[arg(long, env = "SEEDQ_API", value_enum, default_value = "auto")]
     pub api: Api,
 
+    /// Requests to leave on every token in each rate-limit window, for its owner's own
+    /// use (their `gh`, editor, CI): no token is taken below N remaining; work waits
+    /// for the reset instead, as when a token is spent. Also SEEDQ_RESERVE. Default 0.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub reserve: Option<u32>,
+
     #[command(flatten)]
     pub tokens: TokenSource,
 }

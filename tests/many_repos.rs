@@ -466,20 +466,14 @@ fn status_text_counts_complete_and_waiting_repositories_on_a_line_and_all_shows_
     }
     // Not served: its list page fails (no token can see it).
     h.enqueue("acme/gone");
-    h.seedq()
-        .args(["work", "--workers", "2"])
-        .assert()
-        .code(3);
+    h.seedq().args(["work", "--workers", "2"]).assert().code(3);
     h.enqueue("acme/later-a");
     h.enqueue("acme/later-b");
 
     let text = h.seedq().arg("status").output().unwrap();
     assert!(text.status.success());
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
-    assert!(
-        text.contains("12 repositories complete: 24 PRs"),
-        "{text}"
-    );
+    assert!(text.contains("12 repositories complete: 24 PRs"), "{text}");
     assert!(
         text.contains("2 repositories not started: 2 jobs queued; next acme/later-a, acme/later-b"),
         "{text}"
@@ -494,7 +488,10 @@ fn status_text_counts_complete_and_waiting_repositories_on_a_line_and_all_shows_
     let all = h.seedq().args(["status", "--all"]).output().unwrap();
     let all = String::from_utf8_lossy(&all.stdout).into_owned();
     for i in 1..=12 {
-        assert!(all.contains(&format!("\nacme/done-{i:02}: 2 of 2 PRs complete")), "{all}");
+        assert!(
+            all.contains(&format!("\nacme/done-{i:02}: 2 of 2 PRs complete")),
+            "{all}"
+        );
     }
     assert!(all.contains("\nacme/later-b: 0 of 0 PRs complete"), "{all}");
     assert!(!all.contains("repositories complete:"), "{all}");

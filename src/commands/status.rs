@@ -98,6 +98,7 @@ fn document(cli: &Cli, snapshot: &Snapshot, seen: &Seen) -> serde_json::Value {
                 "requests": t.requests,
                 "refused": t.refused,
                 "last_error": t.last_error,
+                "concurrency": t.concurrency,
             });
             // The GraphQL bucket, once `work` has used it.
             if t.graphql.requests > 0 {
@@ -123,6 +124,7 @@ fn document(cli: &Cli, snapshot: &Snapshot, seen: &Seen) -> serde_json::Value {
                 "host": w.host,
                 "started_at": iso(Some(w.started_at)),
                 "heartbeat_at": iso(Some(w.heartbeat_at)),
+                "reserve": w.reserve,
             })
         })
         .collect();
@@ -182,6 +184,14 @@ fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen, all: bool) {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+    }
+    // The largest reserve any of them keeps (`work --reserve`).
+    if let Some(reserve) = workers.iter().map(|w| w.reserve).max().filter(|&r| r > 0) {
+        println!(
+            "reserve {}: no token is taken below that many requests (or GraphQL points) \
+             left in its window",
+            thousands(reserve)
+        );
     }
     if snapshot.repos.is_empty() {
         println!("nothing queued: run `seedq enqueue owner/repo`");
@@ -291,7 +301,7 @@ fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen, all: bool) {
             .unwrap_or(5)
             .max(5);
         println!(
-            "{:<width$} {:>15}  {:<10} {:<10} {:>9} {:>8} {:>15}  {:<10}",
+            "{:<width$} {:>15}  {:<10} {:<10} {:>9} {:>8} {:>15}  {:<10} {:>9}",
             "token",
             "remaining/limit",
             "resets",
@@ -299,7 +309,8 @@ fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen, all: bool) {
             "requests",
             "refused",
             "graphql points",
-            "resets"
+            "resets",
+            "in flight"
         );
         for t in &snapshot.tokens {
             let reset = t
@@ -325,9 +336,13 @@ fn print_text(cli: &Cli, snapshot: &Snapshot, seen: &Seen, all: bool) {
                 .reset_at
                 .filter(|&r| r > now)
                 .map_or_else(|| "-".to_owned(), clock);
+            // The requests it may have in flight, as the last `work` learned.
+            let in_flight = t
+                .concurrency
+                .map_or_else(|| "-".to_owned(), |n| format!("≤ {n}"));
             println!(
                 "{:<width$} {quota:>15}  {reset:<10} {state:<10} {:>9} {:>8} {points:>15}  \
-                 {points_reset:<10}",
+                 {points_reset:<10} {in_flight:>9}",
                 t.label,
                 thousands(t.requests),
                 thousands(t.refused)

@@ -38,6 +38,7 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
     if args.progress_every == 0 {
         return Err(UsageError("--progress-every must be at least 1 second".into()).into());
     }
+    let (reserve, reserve_given_as) = reserve(args)?;
     let mode = display::resolve(args.progress, cli.log_format == LogFormat::Json);
     if mode == ProgressMode::Live && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return Err(UsageError(
@@ -52,15 +53,18 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
     // the CPU time per job. The second connection serves the occasional read.
     let store = Store::open(&cli.db, Create::Never, 2).await?;
     let client = Client::new(&api_url, Duration::from_secs(args.timeout))?;
-    let pool = Arc::new(TokenPool::new(&tokens));
+    let pool = Arc::new(TokenPool::new(&tokens, workers));
 
     let shutdown = CancellationToken::new();
     let signal = Arc::new(AtomicU8::new(0));
     tokio::spawn(watch_signals(shutdown.clone(), signal.clone()));
 
-    pool.prime(&store, &client).await?;
+    let quotas = pool.read_quotas(&client).await;
+    quotas.check_reserve(reserve, reserve_given_as)?;
+    pool.prime(&store, quotas).await?;
     let mut settings = Settings {
         workers,
+        reserve,
         exit_when_exhausted: args.exit_when_exhausted,
         apis: match args.api {
             Api::Auto => Apis::Auto,
@@ -201,6 +205,22 @@ fn summarize(snapshot: &Snapshot, counters: &Counters, failed_total: i64, elapse
             "{failed_total} job(s) failed ({where_}); `seedq status` lists them, `seedq retry` \
              requeues them"
         );
+    }
+}
+
+/// `--reserve`, else `SEEDQ_RESERVE`, else 0; and which of them gave it, for messages.
+fn reserve(args: &WorkArgs) -> Result<(i64, &'static str), UsageError> {
+    if let Some(n) = args.reserve {
+        return Ok((i64::from(n), "--reserve"));
+    }
+    match std::env::var("SEEDQ_RESERVE") {
+        Ok(raw) if !raw.trim().is_empty() => match raw.trim().parse::<u32>() {
+            Ok(n) => Ok((i64::from(n), "SEEDQ_RESERVE")),
+            Err(_) => Err(UsageError(format!(
+                "SEEDQ_RESERVE={raw:?} is not a number of requests (0 or more)"
+            ))),
+        },
+        _ => Ok((0, "--reserve")),
     }
 }
 

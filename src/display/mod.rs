@@ -413,6 +413,7 @@ mod tests {
             refused: 0,
             last_error: None,
             graphql: Default::default(),
+            concurrency: None,
         }
     }
 

@@ -10,7 +10,7 @@ pub mod link;
 pub mod pages;
 pub mod ratelimit;
 
-pub use client::{Body, Client, Fetched};
+pub use client::{Body, Client, Fetched, RateLimits};
 pub use error::FetchError;
 pub use graphql::{GraphqlError, GraphqlFetched};
 pub use kinds::Kind;

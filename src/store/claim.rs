@@ -38,12 +38,18 @@ pub enum Apis {
 pub struct ClaimFor {
     /// The worker id the work is leased to.
     pub owner: String,
-    /// The tokens it may use, as a JSON array of fingerprints.
+    /// The process's tokens, as a JSON array of fingerprints: whether any of them may
+    /// see a repository, and when one has quota again, are asked of these.
     pub fingerprints: String,
+    /// The tokens this claim may choose from (those with a free place in their lane,
+    /// `pool::lanes`), as a JSON array of fingerprints; often all of them.
+    pub choose_from: String,
     /// The APIs it may use.
     pub apis: Apis,
     /// Check that the worker row is still there first (it may have been taken for dead).
     pub ensure_registered: bool,
+    /// `--reserve`: no token is taken below this many remaining in a window.
+    pub reserve: i64,
 }
 
 /// What `claim` found.
@@ -137,9 +143,9 @@ impl ReadyJob {
 /// commit's, which may also hold the completion of the worker's previous work.
 pub(super) async fn claim_in(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> Result<Claim> {
     if claim.ensure_registered {
-        ensure_registered(tx, &claim.owner, now).await?;
+        ensure_registered(tx, claim, now).await?;
     }
-    let fingerprints = claim.fingerprints.as_str();
+    let fingerprints = claim.choose_from.as_str();
     // Which buckets may serve what: GraphQL while some token has points (REST-only
     // jobs aside); REST for REST-only jobs, and for every job when GraphQL may not
     // or cannot. In REST mode the claim does not ask: `take` tells.
@@ -150,7 +156,7 @@ pub(super) async fn claim_in(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> R
             rest_any: true,
         },
         apis => {
-            let (core, graphql) = tx.usable(fingerprints, now).await?;
+            let (core, graphql) = tx.usable(fingerprints, claim.reserve, now).await?;
             Servable {
                 graphql,
                 rest: core,
@@ -206,9 +212,17 @@ async fn claim_rest(
     // An ETag answers 304 (free) only to the token that got it: `take` prefers that
     // token while it has quota, else takes the best as usual.
     let etag_token = job.etag.as_ref().and(job.etag_token.as_deref());
-    let fingerprints = claim.fingerprints.as_str();
+    let fingerprints = claim.choose_from.as_str();
     let Some(token) = tx
-        .take(fingerprints, Bucket::Core, 1, etag_token, &job.repo, now)
+        .take(
+            fingerprints,
+            Bucket::Core,
+            1,
+            etag_token,
+            &job.repo,
+            claim.reserve,
+            now,
+        )
         .await?
     else {
         return Ok(None);
@@ -228,9 +242,12 @@ async fn claim_rest(
 /// over its jobs. Without its row, every job it claimed after resuming would be taken
 /// over again at once and fetched twice. Called inside the claim's transaction unless
 /// the row was written recently (`Store::registration_fresh`).
-async fn ensure_registered(tx: &mut impl Sql, id: &str, now: i64) -> Result<()> {
+async fn ensure_registered(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> Result<()> {
     let (pid, host) = (process::pid(), process::host_name());
-    if tx.add_worker(id, pid, &host, now, true).await? {
+    if tx
+        .add_worker(&claim.owner, pid, &host, claim.reserve, now, true)
+        .await?
+    {
         tracing::warn!(
             "this process was taken for stopped (paused longer than its heartbeat allows); \
              its jobs in flight were handed to another worker and it carries on with new ones"
@@ -311,7 +328,7 @@ async fn claim_batch(
         }
     }
     let points = graphql::cost(requests);
-    let fingerprints = claim.fingerprints.as_str();
+    let fingerprints = claim.choose_from.as_str();
     let Some(token) = tx
         .take(
             fingerprints,
@@ -319,6 +336,7 @@ async fn claim_batch(
             points,
             None,
             &first.repo,
+            claim.reserve,
             now,
         )
         .await?
@@ -361,8 +379,16 @@ async fn claim_batch(
     jobs.sort_by_key(|j| chosen.iter().position(|&id| id == j.id));
     let mark = match list && first.round == 1 && first.page == 1 && first.unmarked {
         true => {
-            tx.take(fingerprints, Bucket::Core, 1, None, &first.repo, now)
-                .await?
+            tx.take(
+                fingerprints,
+                Bucket::Core,
+                1,
+                None,
+                &first.repo,
+                claim.reserve,
+                now,
+            )
+            .await?
         }
         false => None,
     };

@@ -248,12 +248,12 @@ mod tests {
             .await
             .unwrap();
         let fingerprints = serde_json::json!([token.fingerprint()]).to_string();
-        store.register_worker(OWNER, now).await.unwrap();
+        store.register_worker(OWNER, 0, now).await.unwrap();
         store
             .enqueue_repo("o/r", &ListOptions::default(), now)
             .await
             .unwrap();
-        let claim = || store.claim(OWNER, &fingerprints, Apis::Rest, now);
+        let claim = || store.claim(ClaimFor::new(&store, OWNER, &fingerprints, Apis::Rest), now);
         let Claim::Work(Work::Rest(list)) = claim().await.unwrap() else {
             panic!("the list page is ready");
         };
@@ -400,7 +400,7 @@ mod tests {
         // Nothing is queued: only the follow-up that the completion adds can be claimed.
         let (done, claim) = tokio::join!(
             store.complete(&jobs[0], empty_page(vec![commits_job("o/r", 7)]), now),
-            store.claim(OWNER, &fingerprints, Apis::Rest, now),
+            store.claim(ClaimFor::new(&store, OWNER, &fingerprints, Apis::Rest), now),
         );
         assert!(done.unwrap());
         match claim.unwrap() {

@@ -38,9 +38,23 @@ impl ClaimFor {
         ClaimFor {
             owner: owner.to_owned(),
             fingerprints: fingerprints.to_owned(),
+            choose_from: fingerprints.to_owned(),
             apis,
             ensure_registered: !store.registration_fresh(),
+            reserve: 0,
         }
+    }
+
+    /// The same claim, choosing only from `fingerprints` (a JSON array).
+    pub fn choosing_from(mut self, fingerprints: String) -> ClaimFor {
+        self.choose_from = fingerprints;
+        self
+    }
+
+    /// The same claim, keeping `reserve` remaining on every token (`--reserve`).
+    pub fn with_reserve(mut self, reserve: i64) -> ClaimFor {
+        self.reserve = reserve;
+        self
     }
 }
 
@@ -49,14 +63,7 @@ impl Store {
     /// batch (see `claim`). (Abandoned jobs are rescued by the heartbeat and at start,
     /// not here: a claim is on every job's path and each statement costs a round trip
     /// to SQLite's thread.)
-    pub async fn claim(
-        &self,
-        owner: &str,
-        fingerprints: &str,
-        apis: Apis,
-        now: i64,
-    ) -> Result<Claim> {
-        let claim = ClaimFor::new(self, owner, fingerprints, apis);
+    pub async fn claim(&self, claim: ClaimFor, now: i64) -> Result<Claim> {
         let ensure = claim.ensure_registered;
         let reply = self.commit(Request::claim(claim, now)).await?;
         if ensure {

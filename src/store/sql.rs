@@ -216,6 +216,9 @@ pub struct TokenRow {
     pub refused: i64,
     pub last_error: Option<String>,
     pub graphql: BucketRow,
+    /// Requests it may have in flight, as the last `work` learned (adaptive
+    /// concurrency); `None` before any `work` ran with it.
+    pub concurrency: Option<i64>,
 }
 
 /// One bucket of a token.
@@ -249,6 +252,8 @@ pub struct WorkerRow {
     pub host: String,
     pub started_at: i64,
     pub heartbeat_at: i64,
+    /// Its `--reserve`.
+    pub reserve: i64,
 }
 
 /// A repository as `status` lists it.
@@ -385,7 +390,9 @@ pub(crate) trait TokenSql: Send {
     /// `None` when no token has `units` left, even after another transaction took some
     /// meanwhile. Choosing and reserving are one statement: each statement is a round
     /// trip while the write lock (SQLite) or the bucket's row lock (PostgreSQL) is held.
-    /// Tokens known not to see `repo` (`repo_access`) are passed over.
+    /// Tokens known not to see `repo` (`repo_access`) are passed over, and so are
+    /// tokens that would go below `reserve` remaining.
+    #[allow(clippy::too_many_arguments)]
     fn take(
         &mut self,
         fingerprints: &str,
@@ -393,12 +400,14 @@ pub(crate) trait TokenSql: Send {
         units: i64,
         preferred: Option<&str>,
         repo: &str,
+        reserve: i64,
         now: i64,
     ) -> impl Future<Output = Result<Option<String>>> + Send;
-    /// Whether some usable token has quota now: (REST, GraphQL).
+    /// Whether some usable token has quota above `reserve` now: (REST, GraphQL).
     fn usable(
         &mut self,
         fingerprints: &str,
+        reserve: i64,
         now: i64,
     ) -> impl Future<Output = Result<(bool, bool)>> + Send;
     /// Valid tokens' buckets among `buckets` (a JSON array of names), and the earliest
@@ -416,6 +425,12 @@ pub(crate) trait TokenSql: Send {
         bucket: Bucket,
         reset_at: i64,
         now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Records the requests a token may have in flight, as a `work` process learned.
+    fn set_concurrency(
+        &mut self,
+        fingerprint: &str,
+        concurrency: i64,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Pauses a token (both APIs) until `until` (a secondary limit).
     fn pause(
@@ -570,11 +585,13 @@ pub(crate) trait DataSql: Send {
 /// Live `seedq work` processes.
 pub(crate) trait WorkerSql: Send {
     /// Adds a worker row; with `if_missing`, only when there is none (whether it did).
+    /// `reserve` is its `--reserve`, for `status`.
     fn add_worker(
         &mut self,
         id: &str,
         pid: i64,
         host: &str,
+        reserve: i64,
         now: i64,
         if_missing: bool,
     ) -> impl Future<Output = Result<bool>> + Send;
@@ -595,12 +612,12 @@ pub(crate) trait ReadSql: Send {
     fn repo_rows(&mut self) -> impl Future<Output = Result<Vec<RepoRow>>> + Send;
     /// What each token was found to see: (repository, token label, sees).
     fn access_rows(&mut self) -> impl Future<Output = Result<Vec<(String, String, bool)>>> + Send;
-    /// Every repository's jobs by kind and state, with their 304s: one pass over the
-    /// queue, for `status` and the summary.
+    /// Every repository's jobs by kind and state (`not_modified` 0): one pass over an
+    /// index.
     fn job_counts(&mut self) -> impl Future<Output = Result<Vec<JobCount>>> + Send;
-    /// Every repository's jobs not done by kind and state, and its done jobs by state
-    /// alone (`kind` empty): what the display reads every second, from the indexes.
-    fn brief_job_counts(&mut self) -> impl Future<Output = Result<Vec<JobCount>>> + Send;
+    /// Every repository's done pages answered 304, by kind (`jobs` and `not_modified`
+    /// both count them).
+    fn not_modified_counts(&mut self) -> impl Future<Output = Result<Vec<JobCount>>> + Send;
     /// Every repository's listed PRs (a repository with none has no row).
     fn pr_counts(&mut self) -> impl Future<Output = Result<Vec<PrCounts>>> + Send;
     /// Every repository's listed PRs with a job not done: (repository, PRs).

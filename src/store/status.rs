@@ -5,10 +5,10 @@
 //! a connection a worker needs.
 
 use super::db::read;
+use super::sql::{JobCount, PrCounts};
 use super::sql::{ReadSql, TokenSql};
 use super::{Result, Store};
 use serde::Serialize;
-use super::sql::{JobCount, PrCounts};
 use std::collections::{BTreeMap, HashMap};
 
 pub use super::sql::{FailedJob, WorkerRow};
@@ -68,7 +68,7 @@ pub struct GraphqlBatches {
 pub enum Detail {
     /// Everything (`status`, the summary).
     Full,
-    /// No per-kind done counts, no 304 counts: cheap enough for every second.
+    /// No 304 counts: what the display reads every second.
     Brief,
 }
 
@@ -100,13 +100,14 @@ impl Store {
     pub async fn repo_progress(&self, detail: Detail) -> Result<Vec<RepoProgress>> {
         // A handful of grouped queries for all repositories together: a night of
         // thousands of repositories answers as fast as one.
-        let (repos, access, tokens, counts, prs, incomplete) = read!(&self.db, |c| (
+        let (repos, access, tokens, counts, not_modified, prs, incomplete) = read!(&self.db, |c| (
             c.repo_rows().await?,
             c.access_rows().await?,
             c.token_rows().await?,
+            c.job_counts().await?,
             match detail {
-                Detail::Full => c.job_counts().await?,
-                Detail::Brief => c.brief_job_counts().await?,
+                Detail::Full => c.not_modified_counts().await?,
+                Detail::Brief => Vec::new(),
             },
             c.pr_counts().await?,
             c.incomplete_prs().await?
@@ -121,7 +122,11 @@ impl Store {
             }
         }
         let mut jobs: HashMap<String, Vec<JobCount>> = HashMap::new();
-        for row in counts {
+        // The 304s are among the done jobs counted already: they add no job.
+        let not_modified = not_modified
+            .into_iter()
+            .map(|row| JobCount { jobs: 0, ..row });
+        for row in counts.into_iter().chain(not_modified) {
             jobs.entry(row.repo.clone()).or_default().push(row);
         }
         let mut prs: HashMap<String, PrCounts> =
@@ -178,8 +183,8 @@ impl Store {
     }
 }
 
-/// One repository's progress from its job counts (by kind and state, done jobs by
-/// state alone in [`Detail::Brief`]) and its listed PRs.
+/// One repository's progress from its job counts (by kind and state) and its listed
+/// PRs.
 fn one_repo(
     repo: String,
     endpoints: &str,
@@ -187,9 +192,8 @@ fn one_repo(
     listed: Option<PrCounts>,
     incomplete: i64,
 ) -> RepoProgress {
-    let (discovered, lowest, highest) = listed.map_or((0, None, None), |p| {
-        (p.discovered, p.lowest, p.highest)
-    });
+    let (discovered, lowest, highest) =
+        listed.map_or((0, None, None), |p| (p.discovered, p.lowest, p.highest));
     let mut jobs = JobCounts::default();
     let mut jobs_by_kind: BTreeMap<String, JobCounts> = BTreeMap::new();
     let mut list_pending = 0;
@@ -199,11 +203,9 @@ fn one_repo(
         if row.state != "done" && row.kind == "pulls" {
             list_pending += row.jobs;
         }
-        if !row.kind.is_empty() {
-            let kind = jobs_by_kind.entry(row.kind).or_default();
-            *kind.state_mut(&row.state) += row.jobs;
-            kind.not_modified += row.not_modified;
-        }
+        let kind = jobs_by_kind.entry(row.kind).or_default();
+        *kind.state_mut(&row.state) += row.jobs;
+        kind.not_modified += row.not_modified;
     }
     let total_jobs = jobs.queued + jobs.running + jobs.done + jobs.failed;
     let list_complete = list_pending == 0;

@@ -7,7 +7,7 @@
 use super::db::{read, write_tx};
 use super::jobs::LEASE_MS;
 use super::process;
-use super::sql::{QueueSql, WorkerSql};
+use super::sql::{QueueSql, TokenSql, WorkerSql};
 use super::{Result, Store};
 
 /// A worker whose heartbeat is older than this is taken for dead.
@@ -24,11 +24,21 @@ pub(super) fn stale_after_ms() -> i64 {
     })
 }
 
+/// What a heartbeat records beside the time.
+#[derive(Debug, Clone, Default)]
+pub struct Beat {
+    /// The process's `--reserve`.
+    pub reserve: i64,
+    /// Each token's lane (requests it may have in flight), by fingerprint.
+    pub concurrency: Vec<(String, i64)>,
+}
+
 impl Store {
-    pub async fn register_worker(&self, id: &str, now: i64) -> Result<()> {
+    /// Registers this process as worker `id`, with its `--reserve` (for `status`).
+    pub async fn register_worker(&self, id: &str, reserve: i64, now: i64) -> Result<()> {
         let (pid, host) = (process::pid(), process::host_name());
         write_tx!(&self.db, |tx| {
-            tx.add_worker(id, pid, &host, now, false).await?;
+            tx.add_worker(id, pid, &host, reserve, now, false).await?;
             // Jobs left by a process that exited without releasing them (or whose lease
             // ran out) are taken over now; those of dead processes when they are reaped
             // below.
@@ -58,11 +68,19 @@ impl Store {
     /// Renews this worker's heartbeat (registering it again if another process took it
     /// for dead) and the leases of its running jobs, and takes over jobs whose worker
     /// is gone or whose lease ran out.
-    pub async fn heartbeat(&self, id: &str, now: i64) -> Result<()> {
+    /// `beat` also carries what `status` shows of the process: its reserve and the
+    /// concurrency its tokens' lanes learned.
+    pub async fn heartbeat(&self, id: &str, beat: &Beat, now: i64) -> Result<()> {
         let lease_expires_at = now + LEASE_MS;
         let (pid, host) = (process::pid(), process::host_name());
         write_tx!(&self.db, |tx| {
-            if tx.add_worker(id, pid, &host, now, true).await? {
+            for (fingerprint, concurrency) in &beat.concurrency {
+                tx.set_concurrency(fingerprint, *concurrency).await?;
+            }
+            if tx
+                .add_worker(id, pid, &host, beat.reserve, now, true)
+                .await?
+            {
                 tracing::warn!(
                     "this process was taken for stopped (paused longer than its heartbeat \
                      allows); its jobs in flight were handed to another worker"

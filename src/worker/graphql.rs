@@ -24,6 +24,7 @@ use crate::github::graphql::query::{self, ListAsk, PageAsk};
 use crate::github::graphql::rows;
 use crate::github::pages::Rows;
 use crate::github::{FetchError, GraphqlError, Kind, RateLimit};
+use crate::pool::lanes::Answer as LaneAnswer;
 use crate::store::queue::{Finished, ListMark, TokenEvent};
 use crate::store::{now_ms, rounds, Apis, Batch, BatchFeedback, ClaimedJob, Outcome, Work};
 use std::sync::atomic::Ordering;
@@ -74,6 +75,7 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
         }
     };
     ctx.counters.requests.fetch_add(1, Ordering::Relaxed);
+    ctx.answered(&first.token, lane_answer(&fetched.result));
     let now = now_ms();
     let (size, full) = (batch.size, batch.full);
     let repo = batch.jobs[0].repo.clone();
@@ -169,6 +171,16 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
             finish(ctx, outcomes, TokenEvent::Answered(rate), feedback(true)).await
         }
         Err(GraphqlError::Fetch(error)) => fetch_error(ctx, batch.jobs, error, rate, now).await,
+    }
+}
+
+/// What a GraphQL answer says of the token's concurrency.
+fn lane_answer(result: &Result<Verdict, GraphqlError>) -> LaneAnswer {
+    match result {
+        Ok(Verdict::Secondary(_)) => LaneAnswer::Secondary,
+        Ok(_) => LaneAnswer::Taken,
+        Err(GraphqlError::Fetch(error)) => super::answer_of(Some(error)),
+        Err(_) => LaneAnswer::Neutral,
     }
 }
 
@@ -416,8 +428,9 @@ async fn finish(
 /// Writes what a batch came to (claiming the worker's next work unless stopping).
 async fn write(ctx: &Context, finished: Finished) -> crate::store::Result<Option<Work>> {
     let jobs = finished.outcomes.len();
-    let next = (!ctx.stopping()).then(|| ctx.claim_for());
+    let next = ctx.completion_claim();
     let (written, work) = ctx.store.finish(finished, next, now_ms()).await?;
+    ctx.claimed(work.as_ref());
     ctx.counters
         .fenced
         .fetch_add((jobs - written) as u64, Ordering::Relaxed);

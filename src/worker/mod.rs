@@ -10,9 +10,12 @@
 mod graphql;
 mod rest;
 
-use crate::github::Client;
+use crate::github::{Client, FetchError};
+use crate::pool::lanes::{Answer, Api, Hold};
 use crate::pool::TokenPool;
+use crate::store::workers::Beat;
 use crate::store::{now_ms, Apis, Claim, ClaimFor, ClaimedJob, Outcome, Store, Work};
+use std::cell::RefCell;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,6 +23,27 @@ use std::time::Duration;
 use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+tokio::task_local! {
+    /// The places this worker task holds in the tokens' lanes (`pool::lanes`): while a
+    /// request is in flight, its token's, kept for the claim made with its completion.
+    static HOLD: RefCell<Option<Hold>>;
+}
+
+/// What an answer (or its failure) says of the token's concurrency.
+fn answer_of(error: Option<&FetchError>) -> Answer {
+    match error {
+        None => Answer::Taken,
+        Some(FetchError::Secondary { .. }) => Answer::Secondary,
+        Some(FetchError::Transient(_)) => Answer::Neutral,
+        Some(
+            FetchError::Exhausted { .. }
+            | FetchError::BadCredentials
+            | FetchError::Refused(_)
+            | FetchError::Fatal(_),
+        ) => Answer::Taken,
+    }
+}
 
 /// How `work` behaves.
 #[derive(Debug, Clone)]
@@ -36,6 +60,8 @@ pub struct Settings {
     pub retry_cap: Duration,
     /// Which APIs fetch (`--api`).
     pub apis: Apis,
+    /// `--reserve`: requests left on every token in each window.
+    pub reserve: i64,
 }
 
 impl Default for Settings {
@@ -47,6 +73,7 @@ impl Default for Settings {
             retry_base: Duration::from_secs(1),
             retry_cap: Duration::from_secs(60),
             apis: Apis::Rest,
+            reserve: 0,
         }
     }
 }
@@ -118,14 +145,79 @@ impl Context {
         }
     }
 
-    /// A claim of this process's next work.
-    fn claim_for(&self) -> ClaimFor {
+    /// A claim of this process's next work, choosing among the tokens `hold` holds a
+    /// place on.
+    fn claim_for(&self, hold: &Hold) -> ClaimFor {
         ClaimFor::new(
             &self.store,
             &self.owner,
             self.pool.fingerprints_json(),
             self.apis(),
         )
+        .choosing_from(self.pool.held_json(hold))
+        .with_reserve(self.settings.reserve)
+    }
+
+    /// The claim to make with a completion (in its transaction): among the token this
+    /// worker's request used and the tokens with a free place. `None` when stopping or
+    /// when no place is free.
+    fn completion_claim(&self) -> Option<ClaimFor> {
+        if self.stopping() {
+            return None;
+        }
+        let hold = HOLD
+            .try_with(|h| h.borrow_mut().take())
+            .ok()
+            .flatten()?
+            .widen(now_ms())?;
+        let claim = self.claim_for(&hold);
+        let _ = HOLD.try_with(|h| *h.borrow_mut() = Some(hold));
+        Some(claim)
+    }
+
+    /// After a claim: keeps the place of the token `work` was claimed on, and gives
+    /// back the others (all of them when nothing was claimed).
+    fn claimed(&self, work: Option<&Work>) {
+        let _ = HOLD.try_with(|h| {
+            let mut h = h.borrow_mut();
+            match (work, h.as_mut()) {
+                (Some(work), Some(hold)) => self.keep(hold, work),
+                _ => *h = None,
+            }
+        });
+    }
+
+    /// Keeps, of `hold`, the place of the token `work` goes to.
+    fn keep(&self, hold: &mut Hold, work: &Work) {
+        let (token, api) = match work {
+            Work::Rest(job) => (job.token.as_str(), Api::Rest),
+            Work::Graphql(batch) => match batch.jobs.first() {
+                Some(job) => (job.token.as_str(), Api::Graphql),
+                None => return,
+            },
+        };
+        let index = self.pool.index_of(token).unwrap_or(usize::MAX);
+        hold.keep(index, api, now_ms());
+    }
+
+    /// What the heartbeat records: the reserve and each token's concurrency.
+    fn beat(&self) -> Beat {
+        Beat {
+            reserve: self.settings.reserve,
+            concurrency: self
+                .pool
+                .concurrency()
+                .into_iter()
+                .map(|(fingerprint, n)| (fingerprint.to_owned(), n as i64))
+                .collect(),
+        }
+    }
+
+    /// Teaches the token's lane what an answer said.
+    fn answered(&self, token: &str, answer: Answer) {
+        if let Some(index) = self.pool.index_of(token) {
+            self.pool.lanes().answered(index, answer);
+        }
     }
 
     /// Records, once per process, that `token` fetched a page of `repo`: a later 404
@@ -160,7 +252,9 @@ pub async fn run(
     counters: Arc<Counters>,
 ) -> crate::store::Result<Stop> {
     let owner = uuid::Uuid::new_v4().to_string();
-    store.register_worker(&owner, now_ms()).await?;
+    store
+        .register_worker(&owner, settings.reserve, now_ms())
+        .await?;
     let ctx = Arc::new(Context {
         store: store.clone(),
         client,
@@ -188,7 +282,7 @@ pub async fn run(
     };
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..settings.workers.max(1) {
-        tasks.spawn(work_loop(ctx.clone()));
+        tasks.spawn(HOLD.scope(RefCell::new(None), work_loop(ctx.clone())));
     }
     let mut stop = Stop::Drained;
     let mut first_error = None;
@@ -213,6 +307,8 @@ pub async fn run(
     ctx.stop.cancel();
     let _ = heartbeat.await;
     let _ = listener.await;
+    // What the lanes learned last, for `status`.
+    store.heartbeat(&owner, &ctx.beat(), now_ms()).await?;
     store.deregister_worker(&owner).await?;
     if let Some(e) = first_error {
         return Err(e);
@@ -248,7 +344,7 @@ async fn heartbeat(ctx: Arc<Context>) {
                 tracing::warn!("could not check for stopped workers: {e}");
             }
         }
-        if let Err(e) = ctx.store.heartbeat(&ctx.owner, now).await {
+        if let Err(e) = ctx.store.heartbeat(&ctx.owner, &ctx.beat(), now).await {
             tracing::warn!("heartbeat failed: {e}");
         }
     }
@@ -282,10 +378,30 @@ async fn work_loop(ctx: Arc<Context>) -> crate::store::Result<Stop> {
         let claim = match next.take() {
             Some(work) => Claim::Work(work),
             None => {
-                let fingerprints = ctx.pool.fingerprints_json();
-                ctx.store
-                    .claim(&ctx.owner, fingerprints, ctx.apis(), now)
-                    .await?
+                // The place of the request just answered is given back.
+                ctx.claimed(None);
+                let lanes = ctx.pool.lanes();
+                let Some(mut hold) = lanes.hold_free(None, now) else {
+                    // Every token has as many requests in flight as its lane allows.
+                    wait_for_room(&ctx, now).await;
+                    continue;
+                };
+                let claim = ctx.store.claim(ctx.claim_for(&hold), now).await?;
+                match &claim {
+                    Claim::Work(work) => {
+                        ctx.keep(&mut hold, work);
+                        let _ = HOLD.try_with(|h| *h.borrow_mut() = Some(hold));
+                    }
+                    // Tokens with quota may be those whose lanes are full: wait for a
+                    // place, not for a reset.
+                    Claim::NoToken { .. } if !hold.every() => {
+                        drop(hold);
+                        wait_for_room(&ctx, now).await;
+                        continue;
+                    }
+                    _ => {}
+                }
+                claim
             }
         };
         match claim {
@@ -350,6 +466,16 @@ async fn release(ctx: &Context, jobs: Vec<ClaimedJob>) -> crate::store::Result<(
     let finished = crate::store::queue::Finished::new(outcomes, answered);
     ctx.store.finish(finished, None, now).await?;
     Ok(())
+}
+
+/// Waits until a token's lane has a free place (or a minute's count gives room), or
+/// the process is stopping.
+async fn wait_for_room(ctx: &Context, now: i64) {
+    tokio::select! {
+        _ = ctx.pool.lanes().wait_for_room(now) => {}
+        _ = ctx.shutdown.cancelled() => {}
+        _ = ctx.stop.cancelled() => {}
+    }
 }
 
 /// Sleeps for `duration` unless work arrives (`woken`, listening since before the

@@ -65,6 +65,7 @@ pub(super) async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Res
         }
     };
     ctx.counters.requests.fetch_add(1, Ordering::Relaxed);
+    ctx.answered(&job.token, super::answer_of(fetched.result.as_ref().err()));
     let now = now_ms();
     let rate = fetched.rate;
     let mut next_job = None;
@@ -130,13 +131,11 @@ async fn store_fetched(
                     follow_ups: planned.jobs,
                     rate,
                 };
-                let (done, claimed) = if ctx.stopping() {
-                    (store.complete(job, page, now).await?, None)
-                } else {
-                    store
-                        .complete_and_claim(job, page, ctx.claim_for(), now)
-                        .await?
+                let (done, claimed) = match ctx.completion_claim() {
+                    None => (store.complete(job, page, now).await?, None),
+                    Some(claim) => store.complete_and_claim(job, page, claim, now).await?,
                 };
+                ctx.claimed(claimed.as_ref());
                 if done {
                     ctx.counters.pages.fetch_add(1, Ordering::Relaxed);
                 } else {

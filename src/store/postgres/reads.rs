@@ -34,24 +34,19 @@ impl ReadSql for PgConnection {
     async fn job_counts(&mut self) -> Result<Vec<JobCount>> {
         Ok(sqlx::query_as!(
             JobCount,
-            r#"SELECT repo, kind, state, count(*) AS "jobs!",
-                      coalesce(sum(not_modified), 0)::bigint AS "not_modified!"
-               FROM job_queue GROUP BY repo, kind, state"#
+            r#"SELECT repo, kind, state, count(*) AS "jobs!", 0::bigint AS "not_modified!"
+               FROM job_queue GROUP BY repo, state, kind"#
         )
         .fetch_all(&mut *self)
         .await?)
     }
 
-    async fn brief_job_counts(&mut self) -> Result<Vec<JobCount>> {
+    async fn not_modified_counts(&mut self) -> Result<Vec<JobCount>> {
         Ok(sqlx::query_as!(
             JobCount,
-            r#"SELECT repo AS "repo!", kind AS "kind!", state AS "state!", count(*) AS "jobs!",
-                      0::bigint AS "not_modified!"
-               FROM job_queue WHERE state IN ('queued', 'running', 'failed')
-               GROUP BY repo, kind, state
-               UNION ALL
-               SELECT repo, '', state, count(*), 0::bigint
-               FROM job_queue WHERE state = 'done' GROUP BY repo, state"#
+            r#"SELECT repo, kind, 'done' AS "state!", count(*) AS "jobs!",
+                      count(*) AS "not_modified!"
+               FROM job_queue WHERE not_modified > 0 AND state = 'done' GROUP BY repo, kind"#
         )
         .fetch_all(&mut *self)
         .await?)
@@ -119,7 +114,8 @@ impl ReadSql for PgConnection {
     async fn worker_rows(&mut self) -> Result<Vec<WorkerRow>> {
         Ok(sqlx::query_as!(
             WorkerRow,
-            "SELECT w.pid, w.host, w.started_at, w.heartbeat_at FROM workers w ORDER BY w.started_at"
+            "SELECT w.pid, w.host, w.started_at, w.heartbeat_at, w.reserve FROM workers w
+             ORDER BY w.started_at"
         )
         .fetch_all(&mut *self)
         .await?)

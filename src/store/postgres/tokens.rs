@@ -50,6 +50,7 @@ impl TokenSql for PgConnection {
         units: i64,
         preferred: Option<&str>,
         repo: &str,
+        reserve: i64,
         now: i64,
     ) -> Result<Option<String>> {
         let bucket = bucket.as_str();
@@ -64,7 +65,7 @@ impl TokenSql for PgConnection {
                    exhausted = 0, requests = requests + 1, spent = spent + $4, updated_at = $1
                WHERE bucket = $5
                  AND CASE WHEN reset_at IS NOT NULL AND reset_at <= $1 THEN quota_limit
-                          ELSE remaining END >= $4
+                          ELSE remaining END >= $4::bigint + $7::bigint
                  AND fingerprint = (
                    SELECT fingerprint FROM (
                        SELECT b.fingerprint, b.requests,
@@ -78,7 +79,7 @@ impl TokenSql for PgConnection {
                          AND NOT EXISTS (SELECT 1 FROM repo_access a
                                          WHERE a.repo = $6 AND a.token = b.fingerprint
                                            AND a.sees = 0)) usable
-                   WHERE effective >= $4
+                   WHERE effective >= $4::bigint + $7::bigint
                    ORDER BY coalesce(fingerprint = $3, false) DESC, effective DESC, requests ASC
                    LIMIT 1)
                RETURNING fingerprint"#,
@@ -87,13 +88,14 @@ impl TokenSql for PgConnection {
             preferred,
             units,
             bucket,
-            repo
+            repo,
+            reserve
         )
         .fetch_optional(&mut *self)
         .await?)
     }
 
-    async fn usable(&mut self, fingerprints: &str, now: i64) -> Result<(bool, bool)> {
+    async fn usable(&mut self, fingerprints: &str, reserve: i64, now: i64) -> Result<(bool, bool)> {
         let row = sqlx::query!(
             r#"SELECT coalesce(bool_or(b.bucket = 'core'), false) AS "core!",
                       coalesce(bool_or(b.bucket = 'graphql'), false) AS "graphql!"
@@ -102,9 +104,10 @@ impl TokenSql for PgConnection {
                  AND t.state <> 'invalid'
                  AND (t.paused_until IS NULL OR t.paused_until <= $1)
                  AND CASE WHEN b.reset_at IS NOT NULL AND b.reset_at <= $1 THEN b.quota_limit
-                          ELSE b.remaining END > 0"#,
+                          ELSE b.remaining END > $3"#,
             now,
-            fingerprints
+            fingerprints,
+            reserve
         )
         .fetch_one(&mut *self)
         .await?;
@@ -150,6 +153,17 @@ impl TokenSql for PgConnection {
             now,
             fingerprint,
             bucket
+        )
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_concurrency(&mut self, fingerprint: &str, concurrency: i64) -> Result<()> {
+        sqlx::query!(
+            "UPDATE token_state SET concurrency = $1 WHERE fingerprint = $2",
+            concurrency,
+            fingerprint
         )
         .execute(&mut *self)
         .await?;
@@ -233,7 +247,7 @@ impl TokenSql for PgConnection {
     async fn token_rows(&mut self) -> Result<Vec<TokenRow>> {
         let rows = sqlx::query!(
             r#"SELECT t.fingerprint, t.label, t.state, t.paused_until, t.last_error,
-                      c.quota_limit, c.remaining, c.reset_at, c.requests, c.refused,
+                      t.concurrency, c.quota_limit, c.remaining, c.reset_at, c.requests, c.refused,
                       g.quota_limit AS g_limit, g.remaining AS g_remaining,
                       g.reset_at AS g_reset_at, g.requests AS g_requests, g.spent AS g_spent,
                       g.refused AS g_refused
@@ -265,6 +279,7 @@ impl TokenSql for PgConnection {
                     spent: r.g_spent,
                     refused: r.g_refused,
                 },
+                concurrency: r.concurrency,
             })
             .collect())
     }

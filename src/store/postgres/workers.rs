@@ -10,27 +10,32 @@ impl WorkerSql for PgConnection {
         id: &str,
         pid: i64,
         host: &str,
+        reserve: i64,
         now: i64,
         if_missing: bool,
     ) -> Result<bool> {
         let added = if if_missing {
             sqlx::query!(
-                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $4)
+                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at, reserve)
+                 VALUES ($1, $2, $3, $4, $4, $5)
                  ON CONFLICT (id) DO NOTHING",
                 id,
                 pid,
                 host,
-                now
+                now,
+                reserve
             )
             .execute(&mut *self)
             .await?
         } else {
             sqlx::query!(
-                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $4)",
+                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at, reserve)
+                 VALUES ($1, $2, $3, $4, $4, $5)",
                 id,
                 pid,
                 host,
-                now
+                now,
+                reserve
             )
             .execute(&mut *self)
             .await?

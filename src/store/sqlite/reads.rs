@@ -32,28 +32,24 @@ impl ReadSql for SqliteConnection {
     }
 
     async fn job_counts(&mut self) -> Result<Vec<JobCount>> {
+        // A scan of the (repo, state, kind, pr_number) index alone, in its order.
         Ok(sqlx::query_as!(
             JobCount,
             r#"SELECT repo AS "repo!: String", kind AS "kind!: String", state AS "state!: String",
-                      count(*) AS "jobs!: i64", coalesce(sum(not_modified), 0) AS "not_modified!: i64"
-               FROM job_queue GROUP BY repo, kind, state"#
+                      count(*) AS "jobs!: i64", 0 AS "not_modified!: i64"
+               FROM job_queue GROUP BY repo, state, kind"#
         )
         .fetch_all(&mut *self)
         .await?)
     }
 
-    async fn brief_job_counts(&mut self) -> Result<Vec<JobCount>> {
-        // The done jobs are counted from the (repo, state) index alone; the others are
-        // the few the queue still holds.
+    async fn not_modified_counts(&mut self) -> Result<Vec<JobCount>> {
+        // Served by the partial index of the pages answered 304.
         Ok(sqlx::query_as!(
             JobCount,
-            r#"SELECT repo AS "repo!: String", kind AS "kind!: String", state AS "state!: String",
-                      count(*) AS "jobs!: i64", 0 AS "not_modified!: i64"
-               FROM job_queue WHERE state IN ('queued', 'running', 'failed')
-               GROUP BY repo, kind, state
-               UNION ALL
-               SELECT repo, '', state, count(*), 0
-               FROM job_queue WHERE state = 'done' GROUP BY repo, state"#
+            r#"SELECT repo AS "repo!: String", kind AS "kind!: String", 'done' AS "state!: String",
+                      count(*) AS "jobs!: i64", count(*) AS "not_modified!: i64"
+               FROM job_queue WHERE not_modified > 0 AND state = 'done' GROUP BY repo, kind"#
         )
         .fetch_all(&mut *self)
         .await?)
@@ -120,7 +116,7 @@ impl ReadSql for SqliteConnection {
     async fn worker_rows(&mut self) -> Result<Vec<WorkerRow>> {
         Ok(sqlx::query_as!(
             WorkerRow,
-            "SELECT pid, host, started_at, heartbeat_at FROM workers ORDER BY started_at"
+            "SELECT pid, host, started_at, heartbeat_at, reserve FROM workers ORDER BY started_at"
         )
         .fetch_all(&mut *self)
         .await?)

@@ -40,6 +40,7 @@ impl TokenSql for SqliteConnection {
         units: i64,
         preferred: Option<&str>,
         repo: &str,
+        reserve: i64,
         now: i64,
     ) -> Result<Option<String>> {
         let bucket = bucket.as_str();
@@ -65,7 +66,7 @@ impl TokenSql for SqliteConnection {
                          AND NOT EXISTS (SELECT 1 FROM repo_access a
                                          WHERE a.repo = ?6 AND a.token = b.fingerprint
                                            AND a.sees = 0))
-                   WHERE effective >= ?4
+                   WHERE effective >= ?4 + ?7
                    ORDER BY coalesce(fingerprint = ?3, 0) DESC, effective DESC, requests ASC
                    LIMIT 1)
                RETURNING fingerprint AS "fingerprint!""#,
@@ -74,13 +75,14 @@ impl TokenSql for SqliteConnection {
             preferred,
             units,
             bucket,
-            repo
+            repo,
+            reserve
         )
         .fetch_optional(&mut *self)
         .await?)
     }
 
-    async fn usable(&mut self, fingerprints: &str, now: i64) -> Result<(bool, bool)> {
+    async fn usable(&mut self, fingerprints: &str, reserve: i64, now: i64) -> Result<(bool, bool)> {
         let row = sqlx::query!(
             r#"SELECT coalesce(max(b.bucket = 'core'), 0) AS "core!: bool",
                       coalesce(max(b.bucket = 'graphql'), 0) AS "graphql!: bool"
@@ -89,9 +91,10 @@ impl TokenSql for SqliteConnection {
                  AND t.state <> 'invalid'
                  AND (t.paused_until IS NULL OR t.paused_until <= ?1)
                  AND CASE WHEN b.reset_at IS NOT NULL AND b.reset_at <= ?1 THEN b.quota_limit
-                          ELSE b.remaining END > 0"#,
+                          ELSE b.remaining END > ?3"#,
             now,
-            fingerprints
+            fingerprints,
+            reserve
         )
         .fetch_one(&mut *self)
         .await?;
@@ -137,6 +140,17 @@ impl TokenSql for SqliteConnection {
             now,
             fingerprint,
             bucket
+        )
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_concurrency(&mut self, fingerprint: &str, concurrency: i64) -> Result<()> {
+        sqlx::query!(
+            "UPDATE token_state SET concurrency = ? WHERE fingerprint = ?",
+            concurrency,
+            fingerprint
         )
         .execute(&mut *self)
         .await?;
@@ -219,7 +233,7 @@ impl TokenSql for SqliteConnection {
     async fn token_rows(&mut self) -> Result<Vec<TokenRow>> {
         let rows = sqlx::query!(
             r#"SELECT t.fingerprint, t.label, t.state, t.paused_until, t.last_error,
-                      c.quota_limit, c.remaining, c.reset_at, c.requests, c.refused,
+                      t.concurrency, c.quota_limit, c.remaining, c.reset_at, c.requests, c.refused,
                       g.quota_limit AS g_limit, g.remaining AS g_remaining,
                       g.reset_at AS g_reset_at, g.requests AS g_requests, g.spent AS g_spent,
                       g.refused AS g_refused
@@ -251,6 +265,7 @@ impl TokenSql for SqliteConnection {
                     spent: r.g_spent,
                     refused: r.g_refused,
                 },
+                concurrency: r.concurrency,
             })
             .collect())
     }
