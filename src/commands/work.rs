@@ -4,9 +4,9 @@
 
 use crate::cli::{Api, Cli, WorkArgs};
 use crate::cli::{LogFormat, ProgressMode};
-use crate::config::{tokens_from_env, validate_api_url, UsageError};
+use crate::config::{token_sources, validate_api_url, UsageError};
 use crate::display::{self, format, Progress, Snapshot};
-use crate::github::Client;
+use crate::github::{app, Client};
 use crate::pool::TokenPool;
 use crate::store::{Apis, Create, Store};
 use crate::worker::{self, Counters, Settings, Stop};
@@ -19,8 +19,14 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_WORKERS: usize = 100;
 
 pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
-    let tokens = tokens_from_env(args.tokens.token_file.as_deref())?;
+    // Personal tokens and GitHub App installation tokens (minted here: bad settings are
+    // exit 2 before any request, no token at all exit 1, and nothing is written).
+    let sources = token_sources(args.tokens.token_file.as_deref())?;
     let api_url = validate_api_url(&cli.api_url)?;
+    let gathered = app::gather(sources, &api_url).await?;
+    let tokens = &gathered.tokens;
+    // Renews installation tokens before they expire, until `run` returns.
+    let _renewal = gathered.renew_in_background();
     let workers = match args.workers {
         Some(0) => return Err(UsageError("--workers must be at least 1".into()).into()),
         Some(n) if n > MAX_WORKERS => {
@@ -52,7 +58,8 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
     // the CPU time per job. The second connection serves the occasional read.
     let store = Store::open(&cli.db, Create::Never, 2).await?;
     let client = Client::new(&api_url, Duration::from_secs(args.timeout))?;
-    let pool = Arc::new(TokenPool::new(&tokens));
+    gathered.register_refused(&store).await?;
+    let pool = Arc::new(TokenPool::new(tokens));
 
     let shutdown = CancellationToken::new();
     let signal = Arc::new(AtomicU8::new(0));
