@@ -217,7 +217,7 @@ fn an_app_and_a_personal_token_share_the_work() {
         Duration::from_millis(5),
     );
     let personal = token(1);
-    let h = Harness::new(&fake.url(), &[personal.clone()]);
+    let h = Harness::new(&fake.url(), std::slice::from_ref(&personal));
     h.enqueue("acme/widgets");
     seedq_app(&h, "app-key.pem", &[])
         .arg("work")
@@ -266,7 +266,9 @@ fn bad_app_settings_exit_2_naming_the_variable_and_write_nothing() {
     let key = key.to_str().unwrap();
     let ec = fixture("ec-key.pem");
     let missing = h.dir.path().join("no-such-key.pem");
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    // What is wrong, the environment, and the variable the message must name.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "an EC key",
             vec![
