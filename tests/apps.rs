@@ -431,3 +431,66 @@ fn an_installation_that_is_not_the_apps_is_invalid_and_the_other_does_the_work()
         "{stdout}"
     );
 }
+
+/// The worker's hook: a request with an installation token that got 401 asks for a new
+/// token at once; concurrent askers share one minting, and every holder of the token
+/// sees the new secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renew_now_mints_once_for_concurrent_callers_and_every_clone_sees_the_new_token() {
+    use seedq::config::{AppConfig, TokenSources};
+    let fake = fake(
+        RepoSpec::new("acme/widgets", 1),
+        &[(45, "acme"), (46, "acme-two")],
+        Duration::from_secs(3600),
+        Duration::from_millis(50),
+    );
+    let pem = std::fs::read(fixture("app-key.pem")).unwrap();
+    let sources = TokenSources {
+        personal: Vec::new(),
+        app: Some(AppConfig {
+            app_id: APP,
+            key: jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
+            installation_ids: None,
+        }),
+    };
+    let gathered = seedq::github::app::gather(sources, &fake.url())
+        .await
+        .unwrap();
+    let apps = gathered.apps.clone().expect("the App gave tokens");
+    assert_eq!(gathered.tokens.len(), 2);
+    let token = gathered
+        .tokens
+        .iter()
+        .find(|t| t.label() == label(45))
+        .unwrap()
+        .clone();
+    let held_by_the_pool = token.clone();
+    let first = token.secret();
+    assert_eq!(fake.tokens_minted(45), 1);
+
+    // Just minted: a 401 now was for an older token; nothing is minted.
+    assert!(apps.renew_now(token.fingerprint()).await.unwrap());
+    assert_eq!(fake.tokens_minted(45), 1);
+
+    tokio::time::sleep(seedq::github::app::FRESH_FOR + Duration::from_millis(100)).await;
+    let askers = (0..5).map(|_| apps.renew_now(token.fingerprint()));
+    for renewed in futures_util::future::join_all(askers).await {
+        assert!(renewed.unwrap(), "a fresh token is in place");
+    }
+    assert_eq!(
+        fake.tokens_minted(45),
+        2,
+        "five askers at once, one minting"
+    );
+    assert_eq!(
+        fake.tokens_minted(46),
+        1,
+        "the other installation is left alone"
+    );
+    assert_ne!(held_by_the_pool.secret(), first);
+    assert_eq!(held_by_the_pool.fingerprint(), token.fingerprint());
+    assert!(!apps
+        .renew_now(&seedq::token::fingerprint("ghp_personal"))
+        .await
+        .unwrap());
+}
