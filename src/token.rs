@@ -1,34 +1,79 @@
 //! Tokens are secrets: this type keeps the secret out of `Debug`, `Display`, logs and
 //! the database. The store knows a token by its [`Token::fingerprint`] and shows it by
 //! its [`Token::label`].
+//!
+//! A personal token's secret never changes. A GitHub App installation's token is
+//! renewed before it expires (see `github::app`): its secret is shared by every clone
+//! and replaced in place, while its fingerprint and label, derived from the app and
+//! installation ids rather than from the secret, stay the same, so that the database
+//! keeps one row per installation across renewals.
 
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::sync::{Arc, RwLock};
 
 /// A GitHub token with its public identity.
 #[derive(Clone)]
 pub struct Token {
-    /// The secret, sent only in the `Authorization` header.
-    secret: String,
-    /// First 16 hex digits of the secret's SHA-256: the database's key for the token.
+    /// The secret, sent only in the `Authorization` header. Shared by clones, so that a
+    /// renewal reaches every holder (the pool, the workers) at once.
+    secret: Arc<RwLock<String>>,
+    /// 16 hex digits of a SHA-256: the database's key for the token. Of the secret for a
+    /// personal token, of `app:{APP_ID}:installation:{ID}` for an installation.
     fingerprint: String,
-    /// A masked rendering such as `ghp_…x7Qa`, safe to print.
+    /// A rendering safe to print: `ghp_…x7Qa`, or `app 12345 / installation 678`.
     label: String,
+    /// Which installation the token stands for, if it is one.
+    installation: Option<Installation>,
+}
+
+/// The ids of a GitHub App installation, public (they are no secret).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Installation {
+    pub app_id: u64,
+    pub installation_id: u64,
 }
 
 impl Token {
     /// Wraps a secret that has already been validated (no whitespace, not empty).
     pub fn new(secret: &str) -> Token {
         Token {
-            secret: secret.to_owned(),
+            secret: Arc::new(RwLock::new(secret.to_owned())),
             fingerprint: fingerprint(secret),
             label: mask(secret),
+            installation: None,
         }
     }
 
-    /// The secret, for the `Authorization` header and nothing else.
-    pub fn secret(&self) -> &str {
-        &self.secret
+    /// The token of a GitHub App installation, whose `secret` (an installation access
+    /// token, `ghs_…`) is replaced by [`Token::replace_secret`] at each renewal. Empty
+    /// for an installation that could not get a token (it is then only a table row).
+    pub fn installation(app_id: u64, installation_id: u64, secret: &str) -> Token {
+        Token {
+            secret: Arc::new(RwLock::new(secret.to_owned())),
+            fingerprint: fingerprint(&format!("app:{app_id}:installation:{installation_id}")),
+            label: format!("app {app_id} / installation {installation_id}"),
+            installation: Some(Installation {
+                app_id,
+                installation_id,
+            }),
+        }
+    }
+
+    /// The secret, for the `Authorization` header and nothing else. A copy: an
+    /// installation's may be renewed at any moment (a request in flight keeps the old
+    /// one, still valid until it expires).
+    pub fn secret(&self) -> String {
+        self.secret
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Puts a renewed secret in place, for this token and every clone of it.
+    pub fn replace_secret(&self, secret: &str) {
+        let mut current = self.secret.write().unwrap_or_else(|e| e.into_inner());
+        secret.clone_into(&mut current);
     }
 
     pub fn fingerprint(&self) -> &str {
@@ -37,6 +82,17 @@ impl Token {
 
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// The app and installation this token stands for; `None` for a personal token.
+    pub fn installation_ids(&self) -> Option<Installation> {
+        self.installation
+    }
+
+    /// Whether this is a GitHub App installation token: a 401 on it may only mean that
+    /// it expired, and `github::app::AppTokens::renew_now` gets a fresh one.
+    pub fn is_installation(&self) -> bool {
+        self.installation.is_some()
     }
 }
 
@@ -103,5 +159,27 @@ mod tests {
         let token = Token::new("ghp_secretsecretsecretsecretABCD");
         assert!(!format!("{token:?}").contains("secretsecret"));
         assert_eq!(token.fingerprint().len(), 16);
+    }
+
+    #[test]
+    fn an_installation_keeps_its_fingerprint_and_label_across_renewals() {
+        let token = Token::installation(12345, 678, "ghs_firstfirstfirstfirstfirst0001");
+        let held_by_a_worker = token.clone();
+        let (fingerprint, label) = (token.fingerprint().to_owned(), token.label().to_owned());
+        token.replace_secret("ghs_secondsecondsecondsecond0002");
+        assert_eq!(
+            held_by_a_worker.secret(),
+            "ghs_secondsecondsecondsecond0002"
+        );
+        assert_eq!(held_by_a_worker.fingerprint(), fingerprint);
+        assert_eq!(
+            fingerprint,
+            super::fingerprint("app:12345:installation:678")
+        );
+        assert_eq!(label, "app 12345 / installation 678");
+        assert!(token.is_installation());
+        assert!(!Token::new("ghp_aaaaaaaaaaaaaaaaaaaa").is_installation());
+        let shown = format!("{token:?} {token}");
+        assert!(!shown.contains("ghs_"), "{shown}");
     }
 }

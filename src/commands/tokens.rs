@@ -1,13 +1,14 @@
 //! `seedq tokens [--check]`: each token's quotas (REST requests and GraphQL points)
 //! from `GET /rate_limit`, which spends none; with `--check`, also the account behind
 //! each token (`GET /user`, one request each), warning about tokens of one account:
-//! they share one quota and add nothing.
+//! they share one quota and add nothing. A GitHub App's installations are listed too
+//! (their tokens minted for the purpose), each as one token.
 
 use crate::cli::{Cli, TokensArgs};
-use crate::config::{tokens_from_env, validate_api_url};
+use crate::config::{token_sources, validate_api_url};
 use crate::display::format;
 use crate::github::client::{BucketQuota, RateLimits};
-use crate::github::{Client, FetchError};
+use crate::github::{app, Client, FetchError};
 use crate::token::Token;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,14 +22,23 @@ struct Report<'a> {
 }
 
 pub async fn run(cli: &Cli, args: &TokensArgs) -> anyhow::Result<u8> {
-    let tokens = tokens_from_env(args.tokens.token_file.as_deref())?;
+    let sources = token_sources(args.tokens.token_file.as_deref())?;
     let api_url = validate_api_url(&cli.api_url)?;
+    let gathered = app::gather(sources, &api_url).await?;
+    let tokens = &gathered.tokens;
     let client = Client::new(&api_url, Duration::from_secs(30))?;
+    let apps = gathered.apps.as_ref();
     let reports = futures_util::future::join_all(tokens.iter().map(|token| {
         let client = &client;
         async move {
             let quota = client.rate_limit(token).await;
-            let account = if args.check && !matches!(quota, Err(FetchError::BadCredentials)) {
+            let account = if token.is_installation() {
+                // `GET /user` is not for installation tokens: the App's listing names
+                // the account (not known when GITHUB_APP_INSTALLATION_IDS names them).
+                let account = apps.and_then(|a| a.account(token.fingerprint()));
+                args.check
+                    .then(|| Ok(account.unwrap_or("(installation)").to_owned()))
+            } else if args.check && !matches!(quota, Err(FetchError::BadCredentials)) {
                 Some(client.user(token).await)
             } else {
                 None
@@ -44,6 +54,7 @@ pub async fn run(cli: &Cli, args: &TokensArgs) -> anyhow::Result<u8> {
 
     let width = tokens
         .iter()
+        .chain(gathered.refused.iter().map(|r| &r.token))
         .map(|t| t.label().chars().count())
         .max()
         .unwrap_or(5)
@@ -56,6 +67,8 @@ pub async fn run(cli: &Cli, args: &TokensArgs) -> anyhow::Result<u8> {
         "token", "remaining/limit", "resets", "state", "graphql points", "resets"
     );
     let mut invalid = Vec::new();
+    // Installations GitHub refused (at minting, or their token right after).
+    let mut refused_apps: Vec<(&str, String)> = Vec::new();
     let mut unknown = 0;
     let mut by_account: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for report in &reports {
@@ -80,6 +93,10 @@ pub async fn run(cli: &Cli, args: &TokensArgs) -> anyhow::Result<u8> {
                 .to_owned(),
                 q.graphql.as_ref().map_or_else(none, shown),
             ),
+            Err(FetchError::BadCredentials) if report.token.is_installation() => {
+                refused_apps.push((label, "its new token got 401 Bad credentials".into()));
+                (none(), "invalid (401 Bad credentials)".into(), none())
+            }
             Err(FetchError::BadCredentials) => {
                 invalid.push(label);
                 (none(), "invalid (401 Bad credentials)".into(), none())
@@ -92,7 +109,9 @@ pub async fn run(cli: &Cli, args: &TokensArgs) -> anyhow::Result<u8> {
         let account = match &report.account {
             None => String::new(),
             Some(Ok(login)) => {
-                by_account.entry(login.clone()).or_default().push(label);
+                if !report.token.is_installation() {
+                    by_account.entry(login.clone()).or_default().push(label);
+                }
                 format!("  {login}")
             }
             Some(Err(FetchError::BadCredentials)) => {
@@ -106,6 +125,15 @@ pub async fn run(cli: &Cli, args: &TokensArgs) -> anyhow::Result<u8> {
             "{label:<width$} {quota:>15}  {reset:<10} {state:<10} {points:>15}  \
              {points_reset:<10}{account}"
         );
+    }
+    for refused in &gathered.refused {
+        let label = refused.token.label();
+        let state = "invalid (refused at minting)";
+        println!("{label:<width$} {:>15}  {:<10} {state}", "-", "-");
+        refused_apps.push((
+            label,
+            format!("GitHub would not mint its token ({})", refused.error),
+        ));
     }
 
     for (login, labels) in by_account.iter().filter(|(_, l)| l.len() > 1) {
@@ -124,10 +152,16 @@ pub async fn run(cli: &Cli, args: &TokensArgs) -> anyhow::Result<u8> {
             if invalid.len() == 1 { "it" } else { "them" }
         );
     }
+    for (label, why) in &refused_apps {
+        eprintln!(
+            "error: {label}: {why}: check GITHUB_APP_INSTALLATION_IDS, or the installation on \
+             GitHub"
+        );
+    }
     if unknown > 0 {
         eprintln!("warning: {unknown} token(s) could not be checked; is {api_url} reachable?");
     }
-    Ok(if invalid.is_empty() {
+    Ok(if invalid.is_empty() && refused_apps.is_empty() {
         super::exit::OK
     } else {
         super::exit::FAILURE

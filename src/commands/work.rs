@@ -4,9 +4,9 @@
 
 use crate::cli::{Api, Cli, WorkArgs};
 use crate::cli::{LogFormat, ProgressMode};
-use crate::config::{tokens_from_env, validate_api_url, UsageError};
+use crate::config::{token_sources, validate_api_url, UsageError};
 use crate::display::{self, format, Progress, Snapshot};
-use crate::github::Client;
+use crate::github::{app, Client};
 use crate::pool::TokenPool;
 use crate::store::{Apis, Create, Store};
 use crate::worker::{self, Counters, Settings, Stop};
@@ -19,8 +19,11 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_WORKERS: usize = 100;
 
 pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
-    let tokens = tokens_from_env(args.tokens.token_file.as_deref())?;
+    // Personal tokens and GitHub App installation tokens (minted here: bad settings are
+    // exit 2 before any request, no token at all exit 1, and nothing is written).
+    let sources = token_sources(args.tokens.token_file.as_deref())?;
     let api_url = validate_api_url(&cli.api_url)?;
+    // Bad flags are refused before any token is minted.
     let workers = match args.workers {
         Some(0) => return Err(UsageError("--workers must be at least 1".into()).into()),
         Some(n) if n > MAX_WORKERS => {
@@ -29,8 +32,7 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
             ))
             .into())
         }
-        Some(n) => n,
-        None => (2 * tokens.len()).clamp(4, MAX_WORKERS),
+        other => other,
     };
     if !(1..=600).contains(&args.timeout) {
         return Err(UsageError("--timeout must be 1 to 600 seconds".into()).into());
@@ -46,6 +48,11 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
         )
         .into());
     }
+    let gathered = app::gather(sources, &api_url).await?;
+    let tokens = &gathered.tokens;
+    // Renews installation tokens before they expire, until `run` returns.
+    let _renewal = gathered.renew_in_background();
+    let workers = workers.unwrap_or_else(|| (2 * tokens.len()).clamp(4, MAX_WORKERS));
     // One connection for every write, not one per worker: SQLite runs one write
     // transaction at a time anyway. Workers then queue for the writer in order instead
     // of colliding on the write lock (whose busy handler sleeps 1 to 100 ms), and its
@@ -53,7 +60,7 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
     // the CPU time per job. The second connection serves the occasional read.
     let store = Store::open(&cli.db, Create::Never, 2).await?;
     let client = Client::new(&api_url, Duration::from_secs(args.timeout))?;
-    let pool = Arc::new(TokenPool::new(&tokens, workers));
+    let pool = Arc::new(TokenPool::new(tokens, workers));
 
     let shutdown = CancellationToken::new();
     let signal = Arc::new(AtomicU8::new(0));
@@ -61,6 +68,7 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
 
     let quotas = pool.read_quotas(&client).await;
     quotas.check_reserve(reserve, reserve_given_as)?;
+    gathered.register_refused(&store).await?;
     pool.prime(&store, quotas).await?;
     let mut settings = Settings {
         workers,
@@ -100,6 +108,7 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
         store.clone(),
         client,
         pool,
+        gathered.apps.clone(),
         settings,
         shutdown,
         counters.clone(),

@@ -2,6 +2,7 @@
 //! classification, `link` pagination, the endpoints and their page formats, and the
 //! GraphQL queries and answers.
 
+pub mod app;
 pub mod client;
 pub mod error;
 pub mod graphql;

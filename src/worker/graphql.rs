@@ -64,6 +64,7 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
     ctx.counters
         .points
         .fetch_add(batch.points as u64, Ordering::Relaxed);
+    let sent_at = now_ms();
     let send = ctx.client.graphql(token, &query);
     tokio::pin!(send);
     let grace = ctx.settings.shutdown_grace;
@@ -170,7 +171,9 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
             };
             finish(ctx, outcomes, TokenEvent::Answered(rate), feedback(true)).await
         }
-        Err(GraphqlError::Fetch(error)) => fetch_error(ctx, batch.jobs, error, rate, now).await,
+        Err(GraphqlError::Fetch(error)) => {
+            fetch_error(ctx, batch.jobs, error, rate, sent_at, now).await
+        }
     }
 }
 
@@ -364,6 +367,7 @@ async fn fetch_error(
     jobs: Vec<ClaimedJob>,
     error: FetchError,
     rate: Option<RateLimit>,
+    sent_at: i64,
     now: i64,
 ) -> crate::store::Result<Option<Work>> {
     let token = jobs[0].token.clone();
@@ -382,10 +386,8 @@ async fn fetch_error(
             snooze(ctx, jobs, TokenEvent::Paused { until }, now).await
         }
         FetchError::BadCredentials => {
-            if let Some(t) = ctx.pool.get(&token) {
-                tracing::error!(token = %t, "401 Bad credentials: this token is disabled; the others carry on");
-            }
-            snooze(ctx, jobs, TokenEvent::Invalid, now).await
+            let event = ctx.bad_credentials(&token, sent_at).await;
+            snooze(ctx, jobs, event, now).await
         }
         FetchError::Transient(message) => {
             let outcomes = retry_all(ctx, jobs, &message, now);
@@ -452,6 +454,7 @@ async fn fetch_mark(
     let Ok(resolved) = ctx.client.resolve(&url) else {
         return (None, None);
     };
+    let sent_at = now_ms();
     let fetched = ctx.client.get(&resolved, token, None).await;
     ctx.counters.requests.fetch_add(1, Ordering::Relaxed);
     let now = now_ms();
@@ -477,7 +480,7 @@ async fn fetch_mark(
             let until = now + retry_after.as_millis() as i64;
             (None, TokenEvent::Paused { until })
         }
-        Err(FetchError::BadCredentials) => (None, TokenEvent::Invalid),
+        Err(FetchError::BadCredentials) => (None, ctx.bad_credentials(fingerprint, sent_at).await),
         Err(e) => {
             tracing::debug!("{}: the list's mark: {e}", describe(job));
             (None, TokenEvent::Answered(fetched.rate))

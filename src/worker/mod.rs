@@ -10,9 +10,11 @@
 mod graphql;
 mod rest;
 
+use crate::github::app::AppTokens;
 use crate::github::{Client, FetchError};
 use crate::pool::lanes::{Answer, Api, Hold};
 use crate::pool::TokenPool;
+use crate::store::queue::TokenEvent;
 use crate::store::workers::Beat;
 use crate::store::{now_ms, Apis, Claim, ClaimFor, ClaimedJob, Outcome, Store, Work};
 use std::cell::RefCell;
@@ -131,6 +133,10 @@ struct Context {
     graphql_gone: AtomicBool,
     /// Whether a GraphQL answer with data came back (recorded once for `status`).
     graphql_answered: AtomicBool,
+    /// The GitHub App whose installation tokens are in the pool, if any.
+    apps: Option<AppTokens>,
+    /// When a 401 last made an installation's token be renewed, by fingerprint.
+    renewed_at: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     /// (repository, token) pairs this process recorded as seen (`repo_access`).
     seen: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
 }
@@ -213,6 +219,42 @@ impl Context {
         }
     }
 
+    /// What a 401 on `token` (a request sent at `sent_at`) means for it. An App
+    /// installation's token may have expired under the request: it is renewed at once
+    /// and the request goes again (`Answered`). Any other token, or an installation
+    /// token refused again after such a renewal, is disabled (`Invalid`).
+    async fn bad_credentials(&self, token: &str, sent_at: i64) -> TokenEvent {
+        let label = self
+            .pool
+            .get(token)
+            .map_or_else(|| token.to_owned(), |t| t.to_string());
+        if let Some(apps) = &self.apps {
+            let renewed_at = self
+                .renewed_at
+                .lock()
+                .map(|r| r.get(token).copied())
+                .unwrap_or(None);
+            // A request sent after the last renewal carried the new token.
+            if renewed_at.is_none_or(|at| sent_at < at) {
+                match apps.renew_now(token).await {
+                    Ok(true) => {
+                        if let Ok(mut renewed) = self.renewed_at.lock() {
+                            renewed.insert(token.to_owned(), now_ms());
+                        }
+                        return TokenEvent::Answered(None);
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(token = %label, "{label}: 401 Bad credentials, and it could not be renewed ({e}): it is disabled; the others carry on");
+                        return TokenEvent::Invalid;
+                    }
+                }
+            }
+        }
+        tracing::error!(token = %label, "401 Bad credentials: this token is disabled; the others carry on");
+        TokenEvent::Invalid
+    }
+
     /// Teaches the token's lane what an answer said.
     fn answered(&self, token: &str, answer: Answer) {
         if let Some(index) = self.pool.index_of(token) {
@@ -247,6 +289,7 @@ pub async fn run(
     store: Store,
     client: Client,
     pool: Arc<TokenPool>,
+    apps: Option<AppTokens>,
     settings: Settings,
     shutdown: CancellationToken,
     counters: Arc<Counters>,
@@ -268,6 +311,8 @@ pub async fn run(
         graphql_gone: AtomicBool::new(settings.apis == Apis::Rest),
         graphql_answered: AtomicBool::new(false),
         seen: Default::default(),
+        apps,
+        renewed_at: Default::default(),
     });
     let heartbeat = tokio::spawn(heartbeat(ctx.clone()));
     // Other processes' new work wakes idle workers here at once (PostgreSQL).

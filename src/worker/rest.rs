@@ -54,6 +54,7 @@ pub(super) async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Res
         }
     };
     // A page an earlier round fetched is asked for conditionally: a 304 is free.
+    let sent_at = now_ms();
     let fetch = ctx.client.get(&url, token, job.etag.as_deref());
     tokio::pin!(fetch);
     let grace = ctx.settings.shutdown_grace;
@@ -93,8 +94,8 @@ pub(super) async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Res
                 .await?;
         }
         Err(FetchError::BadCredentials) => {
-            tracing::error!(token = %token, "401 Bad credentials: this token is disabled; the others carry on");
-            store.snooze(&job, TokenEvent::Invalid, now).await?;
+            let event = ctx.bad_credentials(&job.token, sent_at).await;
+            store.snooze(&job, event, now).await?;
         }
         Err(FetchError::Transient(message)) => retry_or_fail(ctx, &job, &message, rate).await?,
         Err(FetchError::Refused(message)) => refused(ctx, &job, &message, rate).await?,
