@@ -23,6 +23,7 @@ url=$(grep -o 'http://[0-9.:]*' "$work/fake.out" | head -1)
 echo "fake GitHub at $url"
 
 export SEEDQ_DB="$work/demo.db" GITHUB_API_URL="$url" SEEDQ_RATE_WINDOW_SECS=5
+export SEEDQ_REST_PER_MINUTE=0 SEEDQ_GRAPHQL_PER_MINUTE=0
 export GITHUB_SEEDING_TOKENS=ghp_demoaaaaaaaaaaaaaaaaaaaaaaaa1111,ghp_demobbbbbbbbbbbbbbbbbbbbbbbb2222,ghp_democcccccccccccccccccccccccc3333
 
 $bin enqueue acme/widgets

@@ -34,8 +34,8 @@ pub struct TokenPool {
 pub struct Quotas(Vec<(Token, Result<RateLimits, FetchError>)>);
 
 impl TokenPool {
-    /// The pool of `tokens`, each with a lane of up to `workers` requests in flight.
-    pub fn new(tokens: &[Token], workers: usize) -> TokenPool {
+    /// The pool of `tokens`, each with a lane within `limits` (see [`lanes`]).
+    pub fn new(tokens: &[Token], limits: LaneLimits) -> TokenPool {
         let fingerprints: Vec<&str> = tokens.iter().map(Token::fingerprint).collect();
         TokenPool {
             tokens: tokens.to_vec(),
@@ -45,7 +45,7 @@ impl TokenPool {
                 .map(|(i, f)| ((*f).to_owned(), i))
                 .collect(),
             fingerprints_json: serde_json::to_string(&fingerprints).expect("strings serialize"),
-            lanes: Arc::new(Lanes::new(tokens.len(), LaneLimits::new(workers))),
+            lanes: Arc::new(Lanes::new(tokens.len(), limits)),
             announced_until: Mutex::new(None),
             last_used: Mutex::new(None),
         }

@@ -468,12 +468,14 @@ async fn renew_now_mints_once_for_concurrent_callers_and_every_clone_sees_the_ne
     let first = token.secret();
     assert_eq!(fake.tokens_minted(45), 1);
 
-    // Just minted: a 401 now was for an older token; nothing is minted.
-    assert!(apps.renew_now(token.fingerprint()).await.unwrap());
+    // A 401 for a token that is no longer in use: nothing is minted.
+    assert!(apps
+        .renew_now(token.fingerprint(), "an older secret")
+        .await
+        .unwrap());
     assert_eq!(fake.tokens_minted(45), 1);
 
-    tokio::time::sleep(seedq::github::app::FRESH_FOR + Duration::from_millis(100)).await;
-    let askers = (0..5).map(|_| apps.renew_now(token.fingerprint()));
+    let askers = (0..5).map(|_| apps.renew_now(token.fingerprint(), &first));
     for renewed in futures_util::future::join_all(askers).await {
         assert!(renewed.unwrap(), "a fresh token is in place");
     }
@@ -490,7 +492,84 @@ async fn renew_now_mints_once_for_concurrent_callers_and_every_clone_sees_the_ne
     assert_ne!(held_by_the_pool.secret(), first);
     assert_eq!(held_by_the_pool.fingerprint(), token.fingerprint());
     assert!(!apps
-        .renew_now(&seedq::token::fingerprint("ghp_personal"))
+        .renew_now(&seedq::token::fingerprint("ghp_personal"), "ghp_personal")
         .await
         .unwrap());
+}
+
+#[test]
+fn a_401_on_an_installation_token_mid_seed_renews_it_and_the_seed_goes_on() {
+    // Tokens good for an hour: no scheduled renewal during the seed.
+    let fake = fake(
+        RepoSpec::new("acme/widgets", 60),
+        &[(45, "acme")],
+        Duration::from_secs(3600),
+        Duration::from_millis(20),
+    );
+    let h = Harness::new(&fake.url(), &[]);
+    h.enqueue("acme/widgets");
+    let mut work = h.command();
+    work.env("GITHUB_APP_ID", APP.to_string())
+        .env("GITHUB_APP_PRIVATE_KEY_PATH", fixture("app-key.pem"))
+        .args(["work", "--workers", "4"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let child = work.spawn().unwrap();
+    h.wait_for(
+        "SELECT count(*) FROM job_queue WHERE state = 'done'",
+        40,
+        Duration::from_secs(30),
+    );
+    // The token stops working long before its `expires_at` (revoked, or a clock ahead).
+    assert_eq!(fake.revoke_installation_tokens(45), 1);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    h.assert_complete(&fake, "acme/widgets");
+    assert!(fake.stats().unauthorized >= 1, "the revoked token was used");
+    // Renewed once on the 401 (concurrent 401s share that renewal), never disabled.
+    assert_eq!(fake.tokens_minted(45), 2, "{stderr}");
+    assert_eq!(token_state(&h, &label(45)), vec![Some("ok".to_owned())]);
+    assert!(!stderr.contains("disabled"), "{stderr}");
+}
+
+#[test]
+fn an_installation_refused_again_right_after_a_401_renewal_is_disabled_not_renewed_again() {
+    let fake = fake(
+        RepoSpec::new("acme/widgets", 200),
+        &[(45, "acme")],
+        Duration::from_secs(3600),
+        Duration::from_millis(20),
+    );
+    let h = Harness::new(&fake.url(), &[]);
+    h.enqueue("acme/widgets");
+    let mut work = h.command();
+    work.env("GITHUB_APP_ID", APP.to_string())
+        .env("GITHUB_APP_PRIVATE_KEY_PATH", fixture("app-key.pem"))
+        .args(["work", "--workers", "4"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let child = work.spawn().unwrap();
+    h.wait_for(
+        "SELECT count(*) FROM job_queue WHERE state = 'done'",
+        20,
+        Duration::from_secs(30),
+    );
+    fake.revoke_installation_tokens(45);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fake.tokens_minted(45) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(fake.tokens_minted(45), 2, "renewed on the first 401");
+    // The installation is refused for good (its new token too).
+    fake.revoke_installation_tokens(45);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("this token is disabled"), "{stderr}");
+    assert_eq!(fake.tokens_minted(45), 2, "not renewed again: {stderr}");
+    assert_eq!(
+        token_state(&h, &label(45)),
+        vec![Some("invalid".to_owned())]
+    );
 }

@@ -198,3 +198,22 @@ fn a_reserve_at_or_above_a_tokens_limit_is_refused_and_nothing_is_written() {
     }
     assert_eq!(fake.stats().counted_requests, 0);
 }
+
+#[test]
+fn a_per_minute_limit_that_is_not_a_number_is_refused() {
+    let fake = FakeGithub::spawn(FakeConfig {
+        repos: vec![RepoSpec::new("acme/lent", 3)],
+        ..FakeConfig::default()
+    });
+    let h = Harness::new(&fake.url(), &[token(1)]);
+    h.enqueue("acme/lent");
+    for name in ["SEEDQ_REST_PER_MINUTE", "SEEDQ_GRAPHQL_PER_MINUTE"] {
+        h.seedq()
+            .arg("work")
+            .env(name, "fast")
+            .assert()
+            .code(2)
+            .stderr(contains(name));
+    }
+    assert_eq!(fake.stats().total_requests, 0);
+}

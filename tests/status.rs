@@ -105,6 +105,7 @@ fn status_json_has_the_documented_shape() {
         assert_eq!(
             keys(t),
             [
+                "concurrency",
                 "label",
                 "last_error",
                 "limit",
@@ -117,6 +118,8 @@ fn status_json_has_the_documented_shape() {
             ]
         );
         assert!(t["label"].as_str().unwrap().starts_with("ghp_…"));
+        // The lane `work` learned: no secondary limit here, so --workers.
+        assert!(t["concurrency"].as_i64().unwrap() >= 1, "{t}");
         assert_eq!(t["state"], "ok");
         assert_eq!(t["limit"], 5000);
         assert!(t["reset_at"].as_str().unwrap().ends_with('Z'));

@@ -32,6 +32,7 @@ mod many;
 #[allow(dead_code)]
 #[path = "../../tests/support/postgres.rs"]
 mod pg_server;
+mod polite;
 mod postgres;
 
 use fake_github::{FakeConfig, FakeGithub, RepoSpec, Stats, Truth};
@@ -55,7 +56,8 @@ const APP_PER_HOUR: f64 = 15000.0;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let short = args.iter().any(|a| a == "--short");
-    // `--only quota|bulk|latency|graphql|postgres|many` runs one part (for profiling).
+    // `--only quota|bulk|latency|graphql|postgres|many|polite` runs one part (for
+    // profiling).
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -234,6 +236,11 @@ fn main() {
     // 6. Many repositories: a night of an organisation's 1,000 repositories.
     if part("many") {
         many::part(&mut table, &mut broken, &seedq, short);
+    }
+
+    // 7. Secondary limits: what adaptive concurrency keeps off the server.
+    if part("polite") {
+        polite::part(&mut table, &seedq, short);
     }
 
     table.print();
@@ -601,6 +608,9 @@ impl Run {
             .env("GITHUB_SEEDING_TOKENS", self.tokens.join(","))
             // REST unless the run says otherwise (`--api` in `work_args`).
             .env("SEEDQ_API", "rest")
+            // The fake is far faster than GitHub's per-minute secondary limits.
+            .env("SEEDQ_REST_PER_MINUTE", "0")
+            .env("SEEDQ_GRAPHQL_PER_MINUTE", "0")
             .env("RUST_LOG", "warn")
             .current_dir(self.dir.path())
             .stdin(Stdio::null());

@@ -7,6 +7,7 @@ use crate::cli::{LogFormat, ProgressMode};
 use crate::config::{token_sources, validate_api_url, UsageError};
 use crate::display::{self, format, Progress, Snapshot};
 use crate::github::{app, Client};
+use crate::pool::lanes::{self, LaneLimits};
 use crate::pool::TokenPool;
 use crate::store::{Apis, Create, Store};
 use crate::worker::{self, Counters, Settings, Stop};
@@ -41,6 +42,10 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
         return Err(UsageError("--progress-every must be at least 1 second".into()).into());
     }
     let (reserve, reserve_given_as) = reserve(args)?;
+    let per_minute = (
+        env_count("SEEDQ_REST_PER_MINUTE", lanes::REST_PER_MINUTE)?,
+        env_count("SEEDQ_GRAPHQL_PER_MINUTE", lanes::GRAPHQL_PER_MINUTE)?,
+    );
     let mode = display::resolve(args.progress, cli.log_format == LogFormat::Json);
     if mode == ProgressMode::Live && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return Err(UsageError(
@@ -53,6 +58,7 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
     // Renews installation tokens before they expire, until `run` returns.
     let _renewal = gathered.renew_in_background();
     let workers = workers.unwrap_or_else(|| (2 * tokens.len()).clamp(4, MAX_WORKERS));
+    let lanes = LaneLimits::new(workers).per_minute(per_minute.0, per_minute.1);
     // One connection for every write, not one per worker: SQLite runs one write
     // transaction at a time anyway. Workers then queue for the writer in order instead
     // of colliding on the write lock (whose busy handler sleeps 1 to 100 ms), and its
@@ -60,7 +66,7 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
     // the CPU time per job. The second connection serves the occasional read.
     let store = Store::open(&cli.db, Create::Never, 2).await?;
     let client = Client::new(&api_url, Duration::from_secs(args.timeout))?;
-    let pool = Arc::new(TokenPool::new(tokens, workers));
+    let pool = Arc::new(TokenPool::new(tokens, lanes));
 
     let shutdown = CancellationToken::new();
     let signal = Arc::new(AtomicU8::new(0));
@@ -99,6 +105,7 @@ pub async fn run(cli: &Cli, args: &WorkArgs) -> anyhow::Result<u8> {
         &cli.db,
         display::Context {
             workers,
+            reserve,
             counters: counters.clone(),
             started,
         },
@@ -230,6 +237,18 @@ fn reserve(args: &WorkArgs) -> Result<(i64, &'static str), UsageError> {
             ))),
         },
         _ => Ok((0, "--reserve")),
+    }
+}
+
+/// A count from the environment variable `name` (0 or more), or `default` when unset.
+fn env_count(name: &str, default: usize) -> Result<usize, UsageError> {
+    match std::env::var(name) {
+        Ok(raw) if !raw.trim().is_empty() => raw.trim().parse::<usize>().map_err(|_| {
+            UsageError(format!(
+                "{name}={raw:?} is not a number of requests a minute (0 for no limit)"
+            ))
+        }),
+        _ => Ok(default),
     }
 }
 

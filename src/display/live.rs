@@ -14,6 +14,8 @@ pub(super) struct Screen {
     repos: HashMap<String, ProgressBar>,
     tokens: HashMap<String, ProgressBar>,
     workers: usize,
+    /// `--reserve`, shown in the header when set.
+    reserve: i64,
 }
 
 fn text_style() -> ProgressStyle {
@@ -27,7 +29,7 @@ fn bar_style(template: &str) -> ProgressStyle {
 }
 
 impl Screen {
-    pub(super) fn new(workers: usize) -> Screen {
+    pub(super) fn new(workers: usize, reserve: i64) -> Screen {
         console::set_colors_enabled_stderr(super::color_on_stderr());
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
         let header = multi.add(ProgressBar::new(0).with_style(text_style()));
@@ -40,6 +42,7 @@ impl Screen {
             repos: HashMap::new(),
             tokens: HashMap::new(),
             workers,
+            reserve,
         }
     }
 
@@ -47,8 +50,12 @@ impl Screen {
         let snapshot = view.snapshot;
         let now = snapshot.taken_at;
         let (complete, _, expected) = snapshot.prs();
+        let reserve = match self.reserve {
+            0 => String::new(),
+            n => format!(" · reserve {}", format::thousands(n)),
+        };
         self.header.set_message(format!(
-            "seedq work · {} workers · {} · {} requests in {} · {} of ~{} PRs · {}",
+            "seedq work · {} workers{reserve} · {} · {} requests in {} · {} of ~{} PRs · {}",
             self.workers,
             view.rate(),
             format::thousands(view.requests as i64),
@@ -165,8 +172,13 @@ impl Screen {
                     format::thousands(token.graphql.quota_limit)
                 ),
             };
+            // The requests it may have in flight (adaptive concurrency).
+            let in_flight = token
+                .concurrency
+                .map(|n| format!(" · ≤ {n} in flight"))
+                .unwrap_or_default();
             bar.set_message(format!(
-                "{}/{} quota{points} · {reset} · {state}",
+                "{}/{} quota{points} · {reset} · {state}{in_flight}",
                 format::thousands(remaining),
                 format::thousands(token.quota_limit),
             ));

@@ -215,6 +215,8 @@ pub fn resolve(mode: ProgressMode, json_logs: bool) -> ProgressMode {
 /// What the display shows beside the database.
 pub struct Context {
     pub workers: usize,
+    /// `--reserve`.
+    pub reserve: i64,
     pub counters: Arc<Counters>,
     pub started: Instant,
 }
@@ -257,7 +259,7 @@ async fn show(
     stop: CancellationToken,
 ) -> crate::store::Result<()> {
     let store = Store::open_reader(db).await?;
-    let mut screen = live.then(|| live::Screen::new(context.workers));
+    let mut screen = live.then(|| live::Screen::new(context.workers, context.reserve));
     let mut meter = RateMeter::default();
     // Pages fetched: the pace of a GraphQL seed, where one request fetches many.
     let mut pages = RateMeter::default();

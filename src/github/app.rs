@@ -30,7 +30,7 @@ use url::Url;
 
 mod tokens;
 
-pub use tokens::{gather, AppTokens, Gathered, Refused, Renewal, FRESH_FOR};
+pub use tokens::{gather, AppTokens, Gathered, Refused, Renewal};
 
 /// How far in the past a JWT's `iat` is put, for clocks that run ahead of GitHub's.
 pub const JWT_BACKDATE_SECS: i64 = 60;

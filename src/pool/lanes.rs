@@ -61,17 +61,28 @@ pub enum Answer {
 pub struct LaneLimits {
     /// The largest lane: `--workers`, and never above [`MAX_IN_FLIGHT`].
     pub cap: usize,
+    /// Requests a token may send a minute (`usize::MAX`: no limit).
     pub rest_per_minute: usize,
     pub graphql_per_minute: usize,
 }
 
 impl LaneLimits {
+    /// GitHub's limits, for `workers` worker tasks.
     pub fn new(workers: usize) -> LaneLimits {
         LaneLimits {
             cap: workers.clamp(1, MAX_IN_FLIGHT),
             rest_per_minute: REST_PER_MINUTE,
             graphql_per_minute: GRAPHQL_PER_MINUTE,
         }
+    }
+
+    /// The same with other per-minute limits (0: none), for a server whose secondary
+    /// limits are not GitHub.com's (`SEEDQ_REST_PER_MINUTE`, `SEEDQ_GRAPHQL_PER_MINUTE`).
+    pub fn per_minute(mut self, rest: usize, graphql: usize) -> LaneLimits {
+        let none_if_0 = |n: usize| if n == 0 { usize::MAX } else { n };
+        self.rest_per_minute = none_if_0(rest);
+        self.graphql_per_minute = none_if_0(graphql);
+        self
     }
 }
 

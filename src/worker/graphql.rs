@@ -64,7 +64,7 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
     ctx.counters
         .points
         .fetch_add(batch.points as u64, Ordering::Relaxed);
-    let sent_at = now_ms();
+    let used = token.secret();
     let send = ctx.client.graphql(token, &query);
     tokio::pin!(send);
     let grace = ctx.settings.shutdown_grace;
@@ -172,7 +172,7 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
             finish(ctx, outcomes, TokenEvent::Answered(rate), feedback(true)).await
         }
         Err(GraphqlError::Fetch(error)) => {
-            fetch_error(ctx, batch.jobs, error, rate, sent_at, now).await
+            fetch_error(ctx, batch.jobs, error, rate, &used, now).await
         }
     }
 }
@@ -367,7 +367,7 @@ async fn fetch_error(
     jobs: Vec<ClaimedJob>,
     error: FetchError,
     rate: Option<RateLimit>,
-    sent_at: i64,
+    used: &str,
     now: i64,
 ) -> crate::store::Result<Option<Work>> {
     let token = jobs[0].token.clone();
@@ -386,7 +386,7 @@ async fn fetch_error(
             snooze(ctx, jobs, TokenEvent::Paused { until }, now).await
         }
         FetchError::BadCredentials => {
-            let event = ctx.bad_credentials(&token, sent_at).await;
+            let event = ctx.bad_credentials(&token, used).await;
             snooze(ctx, jobs, event, now).await
         }
         FetchError::Transient(message) => {
@@ -454,7 +454,7 @@ async fn fetch_mark(
     let Ok(resolved) = ctx.client.resolve(&url) else {
         return (None, None);
     };
-    let sent_at = now_ms();
+    let used = token.secret();
     let fetched = ctx.client.get(&resolved, token, None).await;
     ctx.counters.requests.fetch_add(1, Ordering::Relaxed);
     let now = now_ms();
@@ -480,7 +480,7 @@ async fn fetch_mark(
             let until = now + retry_after.as_millis() as i64;
             (None, TokenEvent::Paused { until })
         }
-        Err(FetchError::BadCredentials) => (None, ctx.bad_credentials(fingerprint, sent_at).await),
+        Err(FetchError::BadCredentials) => (None, ctx.bad_credentials(fingerprint, &used).await),
         Err(e) => {
             tracing::debug!("{}: the list's mark: {e}", describe(job));
             (None, TokenEvent::Answered(fetched.rate))

@@ -17,6 +17,7 @@ use crate::pool::TokenPool;
 use crate::store::queue::TokenEvent;
 use crate::store::workers::Beat;
 use crate::store::{now_ms, Apis, Claim, ClaimFor, ClaimedJob, Outcome, Store, Work};
+use crate::token::Token;
 use std::cell::RefCell;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +26,10 @@ use std::time::Duration;
 use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+/// An installation whose token a 401 renewed this recently, refused again with the
+/// new token, is disabled rather than renewed again.
+const RENEWED_ON_401_WITHIN_MS: i64 = 60_000;
 
 tokio::task_local! {
     /// The places this worker task holds in the tokens' lanes (`pool::lanes`): while a
@@ -219,28 +224,35 @@ impl Context {
         }
     }
 
-    /// What a 401 on `token` (a request sent at `sent_at`) means for it. An App
-    /// installation's token may have expired under the request: it is renewed at once
-    /// and the request goes again (`Answered`). Any other token, or an installation
-    /// token refused again after such a renewal, is disabled (`Invalid`).
-    async fn bad_credentials(&self, token: &str, sent_at: i64) -> TokenEvent {
+    /// What a 401 on `token` (a request sent with the secret `used`) means for it. An
+    /// App installation's token may have expired or been revoked under the request: it
+    /// is renewed at once and the request goes again (`Answered`). Any other token, or
+    /// an installation whose token a 401 renewed less than a minute ago, is disabled
+    /// (`Invalid`).
+    async fn bad_credentials(&self, token: &str, used: &str) -> TokenEvent {
         let label = self
             .pool
             .get(token)
             .map_or_else(|| token.to_owned(), |t| t.to_string());
         if let Some(apps) = &self.apps {
+            let now = now_ms();
+            let current = self.pool.get(token).map(Token::secret);
             let renewed_at = self
                 .renewed_at
                 .lock()
                 .map(|r| r.get(token).copied())
                 .unwrap_or(None);
-            // A request sent after the last renewal carried the new token.
-            if renewed_at.is_none_or(|at| sent_at < at) {
-                match apps.renew_now(token).await {
+            // Renewed since the request was sent (the secret `used` is gone): send again.
+            if current.as_deref().is_some_and(|c| c != used) {
+                return TokenEvent::Answered(None);
+            }
+            if renewed_at.is_none_or(|at| now - at > RENEWED_ON_401_WITHIN_MS) {
+                match apps.renew_now(token, used).await {
                     Ok(true) => {
                         if let Ok(mut renewed) = self.renewed_at.lock() {
-                            renewed.insert(token.to_owned(), now_ms());
+                            renewed.insert(token.to_owned(), now);
                         }
+                        tracing::info!(token = %label, "{label}: 401 Bad credentials; renewed its token, the request goes again");
                         return TokenEvent::Answered(None);
                     }
                     Ok(false) => {}

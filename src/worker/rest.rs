@@ -54,7 +54,8 @@ pub(super) async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Res
         }
     };
     // A page an earlier round fetched is asked for conditionally: a 304 is free.
-    let sent_at = now_ms();
+    // The secret sent: a 401 is about this one (an App's token may be renewed meanwhile).
+    let used = token.secret();
     let fetch = ctx.client.get(&url, token, job.etag.as_deref());
     tokio::pin!(fetch);
     let grace = ctx.settings.shutdown_grace;
@@ -94,7 +95,7 @@ pub(super) async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Res
                 .await?;
         }
         Err(FetchError::BadCredentials) => {
-            let event = ctx.bad_credentials(&job.token, sent_at).await;
+            let event = ctx.bad_credentials(&job.token, &used).await;
             store.snooze(&job, event, now).await?;
         }
         Err(FetchError::Transient(message)) => retry_or_fail(ctx, &job, &message, rate).await?,

@@ -98,6 +98,10 @@ impl Harness {
             .env("GITHUB_API_URL", &self.api_url)
             .env("GITHUB_SEEDING_TOKENS", &self.tokens)
             .env("SEEDQ_RETRY_BASE_MS", "20")
+            // The fake answers far faster than GitHub's 900 REST requests a minute
+            // per token allow: no per-minute limit against it.
+            .env("SEEDQ_REST_PER_MINUTE", "0")
+            .env("SEEDQ_GRAPHQL_PER_MINUTE", "0")
             .env("SEEDQ_API", &self.api)
             .env("NO_COLOR", "1")
             .current_dir(self.dir.path());

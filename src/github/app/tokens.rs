@@ -15,9 +15,6 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// A token minted less than this long ago is taken as fresh by [`AppTokens::renew_now`]:
-/// the 401 that asked for it was for its predecessor.
-pub const FRESH_FOR: Duration = Duration::from_secs(1);
 /// The first wait after a failed renewal; it doubles up to [`RETRY_CAP`].
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_CAP: Duration = Duration::from_secs(60);
@@ -264,19 +261,19 @@ impl AppTokens {
     }
 
     /// Renews the installation token of `fingerprint` now, for a request that got 401
-    /// with it (an expired token, a clock that runs late).
+    /// with the secret `used` (an expired or revoked token, a clock that runs late).
     ///
-    /// - `Ok(true)`: a fresh token is in place (minted by this call, or by another
-    ///   renewal less than [`FRESH_FOR`] ago or while this call waited): send the
-    ///   request again, and do not record the token invalid;
+    /// - `Ok(true)`: a token other than `used` is in place (minted by this call, or by
+    ///   a renewal since the request was sent): send the request again, and do not
+    ///   record the token invalid;
     /// - `Ok(false)`: `fingerprint` is no installation of this App (a personal token):
     ///   its 401 means what it always did;
     /// - `Err`: GitHub would not renew it: record the token invalid.
     ///
-    /// Concurrent calls for one installation mint once. A 401 again right after a
-    /// renewal means the installation itself is refused: record it invalid rather than
-    /// asking again.
-    pub async fn renew_now(&self, fingerprint: &str) -> Result<bool, AppError> {
+    /// Concurrent calls for one token mint once. A 401 again with the token a 401
+    /// renewed means the installation itself is refused: the caller records it invalid
+    /// rather than asking again.
+    pub async fn renew_now(&self, fingerprint: &str, used: &str) -> Result<bool, AppError> {
         let Some(index) = self
             .shared
             .installations
@@ -287,8 +284,7 @@ impl AppTokens {
         };
         let installation = &self.shared.installations[index];
         let seen = installation.generation.load(Ordering::SeqCst);
-        let minted_at = installation.minted_at_ms.load(Ordering::SeqCst);
-        if now_ms() - minted_at < FRESH_FOR.as_millis() as i64 {
+        if installation.token.secret() != used {
             return Ok(true);
         }
         tracing::info!(token = %installation.token, "{}: 401 with its token; renewing it now", installation.token);

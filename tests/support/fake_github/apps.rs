@@ -204,6 +204,19 @@ impl Apps {
         self.minted.get(token).copied()
     }
 
+    /// Ends every token minted so far for `installation` (a revocation, or a clock that
+    /// ran ahead): they get 401 from now on; tokens minted later work. How many ended.
+    pub fn revoke(&mut self, installation: u64) -> usize {
+        let mut ended = 0;
+        for m in self.minted.values_mut() {
+            if m.installation == installation && m.expires_ms > 0 {
+                m.expires_ms = 0;
+                ended += 1;
+            }
+        }
+        ended
+    }
+
     /// Whether `token` may authenticate at `now_ms`: not a minted token past its expiry, nor
     /// (when apps are configured) a `ghs_` token never minted here.
     pub fn accepts(&self, token: &str, now_ms: u64) -> bool {

@@ -619,6 +619,12 @@ impl FakeGithub {
         }
     }
 
+    /// Ends every token minted so far for `installation`: they get 401 before their
+    /// `expires_at`, as a revoked token does. Returns how many ended.
+    pub fn revoke_installation_tokens(&self, installation: u64) -> usize {
+        self.shared.revoke_installation_tokens(installation)
+    }
+
     /// Stops the server and waits for its thread.
     pub fn shutdown(mut self) {
         self.stop_now();

@@ -155,6 +155,11 @@ impl Shared {
         Ok(())
     }
 
+    /// Ends the tokens minted so far for `installation` (see [`Apps::revoke`]).
+    pub fn revoke_installation_tokens(&self, installation: u64) -> usize {
+        lock(&self.state).apps.revoke(installation)
+    }
+
     /// Hides a repository from `token`; false if the repository is unknown.
     pub fn hide_repo(&self, repo: &str, token: &str) -> bool {
         let mut repos = self.repos.write().unwrap_or_else(|e| e.into_inner());
