@@ -11,10 +11,13 @@
 //! token never has more requests in flight than its lane allows, even with claims
 //! running side by side.
 //!
-//! - A secondary limit halves the token's lane (at least 1), and remembers the size
-//!   that was refused: climbing back to it takes a long run of successes
-//!   ([`PROBE_AFTER`]), so a server's limit is probed rarely instead of hit every few
-//!   requests.
+//! - A secondary limit halves the requests the token had in flight (at least 1) and
+//!   remembers that number, the size refused. The refusals of requests sent before
+//!   that cut teach nothing more (they were sent under the old size). Climbing back
+//!   to the refused size takes a long run of successes ([`PROBE_AFTER`]) and
+//!   [`PROBE_PAUSE_MS`] since the cut: a refusal costs the token its `retry-after`
+//!   (a minute, on GitHub), so a server's limit is probed rarely instead of hit every
+//!   few requests.
 //! - Below that, a run of successes as long as the lane raises it by one.
 //! - A lane never exceeds `--workers` nor [`MAX_IN_FLIGHT`].
 //! - Requests sent in the last minute count against [`REST_PER_MINUTE`] and
@@ -32,8 +35,10 @@ pub const MAX_IN_FLIGHT: usize = 100;
 pub const REST_PER_MINUTE: usize = 900;
 /// GitHub: no more than 2,000 points a minute for GraphQL (a query is one point).
 pub const GRAPHQL_PER_MINUTE: usize = 2_000;
-/// Successes in a row before a lane climbs back to the size last refused.
+/// Successes in a row before a lane climbs back to the size last refused...
 pub const PROBE_AFTER: usize = 200;
+/// ...and how long after the refusal, at least.
+pub const PROBE_PAUSE_MS: i64 = 10 * 60_000;
 /// The span the per-minute limits count over, in ms.
 const MINUTE_MS: i64 = 60_000;
 
@@ -90,12 +95,16 @@ impl LaneLimits {
 struct Lane {
     /// Places held: requests in flight and claims in progress that may choose it.
     held: usize,
+    /// Requests sent and not answered yet.
+    in_flight: usize,
     /// Places it has now.
     limit: usize,
     /// Answers taken since the limit last changed.
     streak: usize,
     /// The size a secondary limit last refused, while the lane is below it.
     refused_at: Option<usize>,
+    /// When a secondary limit last cut the lane (epoch ms).
+    cut_at: i64,
     /// When its recent requests were sent (epoch ms), per API, oldest first.
     rest_sent: VecDeque<i64>,
     graphql_sent: VecDeque<i64>,
@@ -105,9 +114,11 @@ impl Lane {
     fn new(limit: usize) -> Lane {
         Lane {
             held: 0,
+            in_flight: 0,
             limit,
             streak: 0,
             refused_at: None,
+            cut_at: i64::MIN,
             rest_sent: VecDeque::new(),
             graphql_sent: VecDeque::new(),
         }
@@ -217,23 +228,30 @@ impl Lanes {
         }
     }
 
-    /// Learns from an answer to a request of token `index`.
-    pub fn answered(&self, index: usize, answer: Answer) {
+    /// Learns from an answer to a request of token `index` sent at `sent_at`.
+    pub fn answered(&self, index: usize, answer: Answer, sent_at: i64, now: i64) {
         let mut lanes = self.lock();
         let Some(lane) = lanes.get_mut(index) else {
             return;
         };
+        // What was in flight when it was answered, itself included.
+        let in_flight = lane.in_flight.clamp(1, lane.limit);
+        lane.in_flight = lane.in_flight.saturating_sub(1);
         match answer {
+            // Sent before the last cut: the cut has answered for it already.
+            Answer::Secondary if sent_at < lane.cut_at => {}
             Answer::Secondary => {
-                lane.refused_at = Some(lane.limit);
-                lane.limit = (lane.limit / 2).max(1);
+                lane.refused_at = Some(in_flight);
+                lane.limit = (in_flight / 2).max(1);
                 lane.streak = 0;
+                lane.cut_at = now;
             }
             Answer::Taken if lane.limit < self.limits.cap => {
                 lane.streak += 1;
                 let probing = lane.refused_at.is_some_and(|at| lane.limit + 1 >= at);
                 let needed = if probing { PROBE_AFTER } else { lane.limit };
-                if lane.streak >= needed {
+                let waited = !probing || now - lane.cut_at >= PROBE_PAUSE_MS;
+                if lane.streak >= needed && waited {
                     lane.limit += 1;
                     lane.streak = 0;
                     if lane.refused_at.is_some_and(|at| lane.limit >= at) {
@@ -269,6 +287,7 @@ impl Lanes {
     fn sent(&self, index: usize, api: Api, now: i64) {
         let mut lanes = self.lock();
         if let Some(lane) = lanes.get_mut(index) {
+            lane.in_flight += 1;
             match api {
                 Api::Rest => lane.rest_sent.push_back(now),
                 Api::Graphql => lane.graphql_sent.push_back(now),
@@ -369,38 +388,64 @@ mod tests {
         assert_eq!(d.indexes(), [0, 1]);
     }
 
-    #[test]
-    fn a_secondary_limit_halves_the_lane_and_climbing_back_takes_a_long_run() {
-        let lanes = lanes(1, 8);
-        lanes.answered(0, Answer::Secondary);
-        assert_eq!(lanes.limits(), [4]);
-        lanes.answered(0, Answer::Secondary);
-        assert_eq!(lanes.limits(), [2]);
-        // Below the refused size: a run as long as the lane adds one.
-        lanes.answered(0, Answer::Taken);
-        lanes.answered(0, Answer::Taken);
-        assert_eq!(lanes.limits(), [3]);
-        // Back to 4, the size refused: only after PROBE_AFTER successes.
-        for _ in 0..PROBE_AFTER - 1 {
-            lanes.answered(0, Answer::Taken);
+    /// `n` requests of token 0 in flight.
+    fn busy(lanes: &Arc<Lanes>, n: usize) -> Vec<Hold> {
+        (0..n)
+            .map(|_| {
+                let mut hold = lanes.hold_free(None, 0).unwrap();
+                hold.keep(0, Api::Rest, 0);
+                hold
+            })
+            .collect()
+    }
+
+    /// `n` answers taken at `now`.
+    fn taken(lanes: &Lanes, n: usize, now: i64) {
+        for _ in 0..n {
+            lanes.answered(0, Answer::Taken, now, now);
         }
+    }
+
+    #[test]
+    fn a_secondary_limit_halves_what_was_in_flight_and_climbing_back_waits() {
+        let lanes = lanes(1, 8);
+        let in_flight = busy(&lanes, 4);
+        lanes.answered(0, Answer::Secondary, 10, 100);
+        assert_eq!(lanes.limits(), [2]);
+        // Refusals of requests sent before the cut teach nothing more.
+        lanes.answered(0, Answer::Secondary, 50, 110);
+        assert_eq!(lanes.limits(), [2]);
+        drop(in_flight);
+        // Below the size refused (4): a run as long as the lane adds one.
+        taken(&lanes, 2, 200);
         assert_eq!(lanes.limits(), [3]);
-        lanes.answered(0, Answer::Taken);
+        // Back to 4 only after PROBE_AFTER successes *and* PROBE_PAUSE_MS.
+        taken(&lanes, PROBE_AFTER + 50, 300);
+        assert_eq!(lanes.limits(), [3]);
+        taken(&lanes, 1, 100 + PROBE_PAUSE_MS);
         assert_eq!(lanes.limits(), [4]);
         // Past it, the quick climb again, up to the cap and no further.
-        for _ in 0..100 {
-            lanes.answered(0, Answer::Taken);
-        }
+        taken(&lanes, 100, 100 + PROBE_PAUSE_MS);
         assert_eq!(lanes.limits(), [8]);
-        lanes.answered(0, Answer::Neutral);
+        lanes.answered(0, Answer::Neutral, 0, 0);
         assert_eq!(lanes.limits(), [8]);
+        // A refusal sent after the cut counts.
+        let in_flight = busy(&lanes, 6);
+        lanes.answered(
+            0,
+            Answer::Secondary,
+            200 + PROBE_PAUSE_MS,
+            300 + PROBE_PAUSE_MS,
+        );
+        assert_eq!(lanes.limits(), [3]);
+        drop(in_flight);
     }
 
     #[test]
     fn the_lane_never_goes_below_one() {
         let lanes = lanes(1, 1);
-        lanes.answered(0, Answer::Secondary);
-        lanes.answered(0, Answer::Secondary);
+        lanes.answered(0, Answer::Secondary, 0, 100);
+        lanes.answered(0, Answer::Secondary, 200, 300);
         assert_eq!(lanes.limits(), [1]);
     }
 

@@ -65,6 +65,7 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
         .points
         .fetch_add(batch.points as u64, Ordering::Relaxed);
     let used = token.secret();
+    let sent_at = now_ms();
     let send = ctx.client.graphql(token, &query);
     tokio::pin!(send);
     let grace = ctx.settings.shutdown_grace;
@@ -76,7 +77,7 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
         }
     };
     ctx.counters.requests.fetch_add(1, Ordering::Relaxed);
-    ctx.answered(&first.token, lane_answer(&fetched.result));
+    ctx.answered(&first.token, lane_answer(&fetched.result), sent_at);
     let now = now_ms();
     let (size, full) = (batch.size, batch.full);
     let repo = batch.jobs[0].repo.clone();

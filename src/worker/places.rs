@@ -149,9 +149,9 @@ impl Context {
     }
 
     /// Teaches the token's lane what an answer said.
-    pub(super) fn answered(&self, token: &str, answer: Answer) {
+    pub(super) fn answered(&self, token: &str, answer: Answer, sent_at: i64) {
         if let Some(index) = self.pool.index_of(token) {
-            self.pool.lanes().answered(index, answer);
+            self.pool.lanes().answered(index, answer, sent_at, now_ms());
         }
     }
 }

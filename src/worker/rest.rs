@@ -56,6 +56,7 @@ pub(super) async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Res
     // A page an earlier round fetched is asked for conditionally: a 304 is free.
     // The secret sent: a 401 is about this one (an App's token may be renewed meanwhile).
     let used = token.secret();
+    let sent_at = now_ms();
     let fetch = ctx.client.get(&url, token, job.etag.as_deref());
     tokio::pin!(fetch);
     let grace = ctx.settings.shutdown_grace;
@@ -67,7 +68,8 @@ pub(super) async fn run_job(ctx: &Context, job: ClaimedJob) -> crate::store::Res
         }
     };
     ctx.counters.requests.fetch_add(1, Ordering::Relaxed);
-    ctx.answered(&job.token, super::answer_of(fetched.result.as_ref().err()));
+    let answer = super::answer_of(fetched.result.as_ref().err());
+    ctx.answered(&job.token, answer, sent_at);
     let now = now_ms();
     let rate = fetched.rate;
     let mut next_job = None;
