@@ -12,7 +12,8 @@
 //! running side by side.
 //!
 //! - A secondary limit halves the requests the token had in flight (at least 1) and
-//!   remembers that number, the size refused. The refusals of requests sent before
+//!   remembers the size refused (the lane if it was full, else one more than counted:
+//!   requests of other tasks may reach the server first). The refusals of requests sent before
 //!   that cut teach nothing more (they were sent under the old size). Climbing back
 //!   to the refused size takes a long run of successes ([`PROBE_AFTER`]) and
 //!   [`PROBE_PAUSE_MS`] since the cut: a refusal costs the token its `retry-after`
@@ -55,8 +56,9 @@ pub enum Answer {
     /// The server took the request (any answer but a secondary limit or a failure of
     /// the connection).
     Taken,
-    /// A secondary limit.
-    Secondary,
+    /// A secondary limit, with the time to send nothing on the token (its
+    /// `retry-after`), in ms.
+    Secondary { pause_ms: i64 },
     /// Nothing learned (a network error, a 5xx).
     Neutral,
 }
@@ -105,6 +107,8 @@ struct Lane {
     refused_at: Option<usize>,
     /// When a secondary limit last cut the lane (epoch ms).
     cut_at: i64,
+    /// Nothing is sent on the token before this (its `retry-after`, epoch ms).
+    paused_until: i64,
     /// When its recent requests were sent (epoch ms), per API, oldest first.
     rest_sent: VecDeque<i64>,
     graphql_sent: VecDeque<i64>,
@@ -119,6 +123,7 @@ impl Lane {
             streak: 0,
             refused_at: None,
             cut_at: i64::MIN,
+            paused_until: i64::MIN,
             rest_sent: VecDeque::new(),
             graphql_sent: VecDeque::new(),
         }
@@ -135,6 +140,7 @@ impl Lane {
     fn has_room(&mut self, limits: &LaneLimits, now: i64) -> bool {
         self.forget_before(now - MINUTE_MS);
         self.held < self.limit
+            && now >= self.paused_until
             && self.rest_sent.len() < limits.rest_per_minute
             && self.graphql_sent.len() < limits.graphql_per_minute
     }
@@ -205,6 +211,7 @@ impl Lanes {
             held,
             every,
             kept: None,
+            sent_with: 0,
         })
     }
 
@@ -218,7 +225,13 @@ impl Lanes {
             let soonest = lanes
                 .iter()
                 .filter(|l| l.held < l.limit)
-                .filter_map(|l| l.minute_frees_at(&self.limits))
+                .filter_map(|l| {
+                    let paused = (l.paused_until > now).then_some(l.paused_until);
+                    paused
+                        .into_iter()
+                        .chain(l.minute_frees_at(&self.limits))
+                        .max()
+                })
                 .min();
             soonest.map_or(250, |at| (at - now).clamp(1, 250))
         };
@@ -228,25 +241,45 @@ impl Lanes {
         }
     }
 
-    /// Learns from an answer to a request of token `index` sent at `sent_at`.
-    pub fn answered(&self, index: usize, answer: Answer, sent_at: i64, now: i64) {
+    /// Learns from an answer to a request of token `index` sent at `sent_at` as one of
+    /// `sent_with` in flight ([`Hold::sent_with`]).
+    pub fn answered(&self, index: usize, answer: Answer, sent: (i64, usize), now: i64) {
+        let (sent_at, sent_with) = sent;
         let mut lanes = self.lock();
         let Some(lane) = lanes.get_mut(index) else {
             return;
         };
-        // What was in flight when it was answered, itself included.
-        let in_flight = lane.in_flight.clamp(1, lane.limit);
+        // What was in flight: when it was sent, or now if more (requests of other tasks
+        // may have reached the server first); erring high costs at most one more
+        // refusal, erring low a lane kept too small until the next probe.
+        let in_flight = sent_with.max(lane.in_flight).clamp(1, lane.limit);
         lane.in_flight = lane.in_flight.saturating_sub(1);
+        // Sent before the last cut, or during its pause (by a claim already under
+        // way): the cut has answered for it.
+        let before_cut = sent_at < lane.cut_at.max(lane.paused_until);
         match answer {
-            // Sent before the last cut: the cut has answered for it already.
-            Answer::Secondary if sent_at < lane.cut_at => {}
-            Answer::Secondary => {
-                lane.refused_at = Some(in_flight);
+            Answer::Secondary { .. } if before_cut => {}
+            Answer::Secondary { pause_ms } => {
+                lane.paused_until = lane.paused_until.max(now + pause_ms);
+                // The size refused: the lane, when it was full; else one more than
+                // counted here (the server saw at least that many).
+                let refused = match in_flight >= lane.limit {
+                    true => lane.limit,
+                    false => in_flight + 1,
+                };
+                tracing::debug!(
+                    "token {index}: a secondary limit with {in_flight} in flight; its lane \
+                     goes from {} to {}, and {refused} waits",
+                    lane.limit,
+                    (in_flight / 2).max(1)
+                );
+                lane.refused_at = Some(refused);
                 lane.limit = (in_flight / 2).max(1);
                 lane.streak = 0;
                 lane.cut_at = now;
             }
-            Answer::Taken if lane.limit < self.limits.cap => {
+            // Successes count toward a larger lane only under the current one.
+            Answer::Taken if lane.limit < self.limits.cap && sent_at >= lane.cut_at => {
                 lane.streak += 1;
                 let probing = lane.refused_at.is_some_and(|at| lane.limit + 1 >= at);
                 let needed = if probing { PROBE_AFTER } else { lane.limit };
@@ -284,15 +317,18 @@ impl Lanes {
         self.freed.notify_waiters();
     }
 
-    fn sent(&self, index: usize, api: Api, now: i64) {
+    /// Counts a request sent on token `index`: the requests it has in flight now.
+    fn sent(&self, index: usize, api: Api, now: i64) -> usize {
         let mut lanes = self.lock();
-        if let Some(lane) = lanes.get_mut(index) {
-            lane.in_flight += 1;
-            match api {
-                Api::Rest => lane.rest_sent.push_back(now),
-                Api::Graphql => lane.graphql_sent.push_back(now),
-            }
+        let Some(lane) = lanes.get_mut(index) else {
+            return 0;
+        };
+        lane.in_flight += 1;
+        match api {
+            Api::Rest => lane.rest_sent.push_back(now),
+            Api::Graphql => lane.graphql_sent.push_back(now),
         }
+        lane.in_flight
     }
 }
 
@@ -307,6 +343,8 @@ pub struct Hold {
     every: bool,
     /// The token whose place is kept for a request.
     kept: Option<usize>,
+    /// The requests that token had in flight when this one was sent, itself included.
+    sent_with: usize,
 }
 
 impl Hold {
@@ -325,6 +363,12 @@ impl Hold {
         self.kept
     }
 
+    /// The requests the kept token had in flight when this one was sent, itself
+    /// included: what a secondary limit on it refused.
+    pub fn sent_with(&self) -> usize {
+        self.sent_with
+    }
+
     /// Keeps `index`'s place for a request to `api` sent now, and gives back the others.
     /// A token not held (the claim chose outside the hold) keeps nothing.
     pub fn keep(&mut self, index: usize, api: Api, now: i64) {
@@ -333,7 +377,7 @@ impl Hold {
         if self.held.contains(&index) {
             self.held = vec![index];
             self.kept = Some(index);
-            self.lanes.sent(index, api, now);
+            self.sent_with = self.lanes.sent(index, api, now);
         } else {
             self.held.clear();
             self.kept = None;
@@ -399,54 +443,76 @@ mod tests {
             .collect()
     }
 
-    /// `n` answers taken at `now`.
+    /// `n` answers taken at `now` (each sent as the only one in flight).
     fn taken(lanes: &Lanes, n: usize, now: i64) {
         for _ in 0..n {
-            lanes.answered(0, Answer::Taken, now, now);
+            lanes.answered(0, Answer::Taken, (now, 1), now);
         }
     }
 
+    const REFUSED: Answer = Answer::Secondary { pause_ms: 1000 };
+
     #[test]
     fn a_secondary_limit_halves_what_was_in_flight_and_climbing_back_waits() {
-        let lanes = lanes(1, 8);
-        let in_flight = busy(&lanes, 4);
-        lanes.answered(0, Answer::Secondary, 10, 100);
+        let lanes = lanes(1, 4);
+        // Refused as the 4th in flight, the lane full.
+        lanes.answered(0, REFUSED, (10, 4), 100);
         assert_eq!(lanes.limits(), [2]);
         // Refusals of requests sent before the cut teach nothing more.
-        lanes.answered(0, Answer::Secondary, 50, 110);
+        lanes.answered(0, REFUSED, (50, 2), 110);
         assert_eq!(lanes.limits(), [2]);
-        drop(in_flight);
+        // Nothing is sent during the retry-after.
+        assert!(lanes.hold_free(None, 1099).is_none());
+        assert!(lanes.hold_free(None, 1100).is_some());
+        // Successes of requests sent before the cut do not grow the new lane.
+        lanes.answered(0, Answer::Taken, (50, 1), 1150);
+        lanes.answered(0, Answer::Taken, (60, 1), 1150);
+        assert_eq!(lanes.limits(), [2]);
         // Below the size refused (4): a run as long as the lane adds one.
-        taken(&lanes, 2, 200);
+        taken(&lanes, 2, 1200);
         assert_eq!(lanes.limits(), [3]);
         // Back to 4 only after PROBE_AFTER successes *and* PROBE_PAUSE_MS.
-        taken(&lanes, PROBE_AFTER + 50, 300);
+        taken(&lanes, PROBE_AFTER + 50, 1300);
         assert_eq!(lanes.limits(), [3]);
         taken(&lanes, 1, 100 + PROBE_PAUSE_MS);
         assert_eq!(lanes.limits(), [4]);
-        // Past it, the quick climb again, up to the cap and no further.
+        // Never past the cap.
         taken(&lanes, 100, 100 + PROBE_PAUSE_MS);
-        assert_eq!(lanes.limits(), [8]);
-        lanes.answered(0, Answer::Neutral, 0, 0);
-        assert_eq!(lanes.limits(), [8]);
-        // A refusal sent after the cut counts.
-        let in_flight = busy(&lanes, 6);
-        lanes.answered(
-            0,
-            Answer::Secondary,
-            200 + PROBE_PAUSE_MS,
-            300 + PROBE_PAUSE_MS,
-        );
+        assert_eq!(lanes.limits(), [4]);
+        lanes.answered(0, Answer::Neutral, (0, 1), 0);
+        assert_eq!(lanes.limits(), [4]);
+    }
+
+    #[test]
+    fn a_refusal_below_a_full_lane_takes_the_server_to_have_seen_one_more() {
+        let lanes = lanes(1, 8);
+        // Counted 3rd here, refused: the server saw at least 4.
+        lanes.answered(0, REFUSED, (10, 3), 100);
+        assert_eq!(lanes.limits(), [1]);
+        // 2 and 3 come quickly; 4 waits for the probe.
+        taken(&lanes, 1, 1200);
+        taken(&lanes, 2, 1200);
         assert_eq!(lanes.limits(), [3]);
-        drop(in_flight);
+        taken(&lanes, PROBE_AFTER + 10, 1300);
+        assert_eq!(lanes.limits(), [3]);
     }
 
     #[test]
     fn the_lane_never_goes_below_one() {
         let lanes = lanes(1, 1);
-        lanes.answered(0, Answer::Secondary, 0, 100);
-        lanes.answered(0, Answer::Secondary, 200, 300);
+        lanes.answered(0, REFUSED, (0, 1), 100);
+        lanes.answered(0, REFUSED, (200, 1), 300);
         assert_eq!(lanes.limits(), [1]);
+    }
+
+    #[test]
+    fn a_hold_remembers_how_many_were_in_flight_when_its_request_went() {
+        let lanes = lanes(1, 8);
+        let first = busy(&lanes, 2);
+        assert_eq!(
+            first.iter().map(Hold::sent_with).collect::<Vec<_>>(),
+            [1, 2]
+        );
     }
 
     #[test]

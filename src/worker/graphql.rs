@@ -181,7 +181,9 @@ pub(super) async fn run_batch(ctx: &Context, batch: Batch) -> crate::store::Resu
 /// What a GraphQL answer says of the token's concurrency.
 fn lane_answer(result: &Result<Verdict, GraphqlError>) -> LaneAnswer {
     match result {
-        Ok(Verdict::Secondary(_)) => LaneAnswer::Secondary,
+        Ok(Verdict::Secondary(_)) => LaneAnswer::Secondary {
+            pause_ms: crate::github::error::SECONDARY_DEFAULT_PAUSE.as_millis() as i64,
+        },
         Ok(_) => LaneAnswer::Taken,
         Err(GraphqlError::Fetch(error)) => super::answer_of(Some(error)),
         Err(_) => LaneAnswer::Neutral,

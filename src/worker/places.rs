@@ -25,7 +25,9 @@ tokio::task_local! {
 pub(super) fn answer_of(error: Option<&FetchError>) -> Answer {
     match error {
         None => Answer::Taken,
-        Some(FetchError::Secondary { .. }) => Answer::Secondary,
+        Some(FetchError::Secondary { retry_after }) => Answer::Secondary {
+            pause_ms: retry_after.as_millis() as i64,
+        },
         Some(FetchError::Transient(_)) => Answer::Neutral,
         Some(
             FetchError::Exhausted { .. }
@@ -150,9 +152,17 @@ impl Context {
 
     /// Teaches the token's lane what an answer said.
     pub(super) fn answered(&self, token: &str, answer: Answer, sent_at: i64) {
-        if let Some(index) = self.pool.index_of(token) {
-            self.pool.lanes().answered(index, answer, sent_at, now_ms());
-        }
+        let Some(index) = self.pool.index_of(token) else {
+            return;
+        };
+        // The request's own place is the kept one of this worker's hold.
+        let sent_with = HOLD
+            .try_with(|h| h.borrow().as_ref().map(Hold::sent_with))
+            .ok()
+            .flatten()
+            .unwrap_or(1);
+        let lanes = self.pool.lanes();
+        lanes.answered(index, answer, (sent_at, sent_with), now_ms());
     }
 }
 
