@@ -107,7 +107,8 @@ struct Lane {
     refused_at: Option<usize>,
     /// When a secondary limit last cut the lane (epoch ms).
     cut_at: i64,
-    /// Nothing is sent on the token before this (its `retry-after`, epoch ms).
+    /// The end of the `retry-after` of the last cut (epoch ms): refusals of requests
+    /// sent before it are that cut's (the store keeps the token paused till then).
     paused_until: i64,
     /// When its recent requests were sent (epoch ms), per API, oldest first.
     rest_sent: VecDeque<i64>,
@@ -140,7 +141,6 @@ impl Lane {
     fn has_room(&mut self, limits: &LaneLimits, now: i64) -> bool {
         self.forget_before(now - MINUTE_MS);
         self.held < self.limit
-            && now >= self.paused_until
             && self.rest_sent.len() < limits.rest_per_minute
             && self.graphql_sent.len() < limits.graphql_per_minute
     }
@@ -225,13 +225,7 @@ impl Lanes {
             let soonest = lanes
                 .iter()
                 .filter(|l| l.held < l.limit)
-                .filter_map(|l| {
-                    let paused = (l.paused_until > now).then_some(l.paused_until);
-                    paused
-                        .into_iter()
-                        .chain(l.minute_frees_at(&self.limits))
-                        .max()
-                })
+                .filter_map(|l| l.minute_frees_at(&self.limits))
                 .min();
             soonest.map_or(250, |at| (at - now).clamp(1, 250))
         };
@@ -461,9 +455,9 @@ mod tests {
         // Refusals of requests sent before the cut teach nothing more.
         lanes.answered(0, REFUSED, (50, 2), 110);
         assert_eq!(lanes.limits(), [2]);
-        // Nothing is sent during the retry-after.
-        assert!(lanes.hold_free(None, 1099).is_none());
-        assert!(lanes.hold_free(None, 1100).is_some());
+        // Nor do those sent during its retry-after (by a claim already under way).
+        lanes.answered(0, REFUSED, (1099, 1), 1120);
+        assert_eq!(lanes.limits(), [2]);
         // Successes of requests sent before the cut do not grow the new lane.
         lanes.answered(0, Answer::Taken, (50, 1), 1150);
         lanes.answered(0, Answer::Taken, (60, 1), 1150);
