@@ -45,20 +45,20 @@ fn secondary_limits_on_requests_in_flight_teach_each_token_its_concurrency() {
         stats.total_requests, stats.secondary_limited, stats.sent_during_secondary_penalty
     );
     // Inside a retry-after, only what was already on its way when the refusal came:
-    // the token's other places (its lane is at most 4, see below).
+    // at most the other workers' requests (the lanes start at --workers).
     assert!(
-        stats.sent_during_secondary_penalty <= stats.secondary_limited * 3,
+        stats.sent_during_secondary_penalty <= stats.secondary_limited * 7,
         "{} sent during {} penalties",
         stats.sent_during_secondary_penalty,
         stats.secondary_limited
     );
-    // Both tokens worked, each at most one over the server's limit (the probe).
+    // Both tokens worked.
     for t in &tokens {
         let per = &stats.per_token[t];
         assert!(per.counted > 100, "{t}: {per:?}");
-        assert!(per.max_in_flight <= 4, "{t}: {per:?}");
     }
-    // What each token learned is kept for `status`.
+    // What each token learned is kept for `status`: at most one over the server's
+    // limit (a size not refused yet).
     let out = h.seedq().args(["status", "--json"]).output().unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for t in doc["tokens"].as_array().unwrap() {
