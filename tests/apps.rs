@@ -68,6 +68,18 @@ fn token_state(h: &Harness, label: &str) -> Vec<Option<String>> {
     h.texts(&format!("SELECT state FROM tokens WHERE label = '{label}'"))
 }
 
+/// `seedq work --workers 4` in the background with the App's settings (PKCS#1 key),
+/// its stderr piped.
+fn spawn_app_work(h: &Harness) -> std::process::Child {
+    let mut work = h.command();
+    work.env("GITHUB_APP_ID", APP.to_string())
+        .env("GITHUB_APP_PRIVATE_KEY_PATH", fixture("app-key.pem"))
+        .args(["work", "--workers", "4"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    work.spawn().unwrap()
+}
+
 /// Every `ghs_` installation token the fake saw in a request.
 fn installation_tokens_seen(fake: &FakeGithub) -> Vec<String> {
     let mut seen: Vec<String> = fake
@@ -508,13 +520,7 @@ fn a_401_on_an_installation_token_mid_seed_renews_it_and_the_seed_goes_on() {
     );
     let h = Harness::new(&fake.url(), &[]);
     h.enqueue("acme/widgets");
-    let mut work = h.command();
-    work.env("GITHUB_APP_ID", APP.to_string())
-        .env("GITHUB_APP_PRIVATE_KEY_PATH", fixture("app-key.pem"))
-        .args(["work", "--workers", "4"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let child = work.spawn().unwrap();
+    let child = spawn_app_work(&h);
     h.wait_for(
         "SELECT count(*) FROM job_queue WHERE state = 'done'",
         40,
@@ -543,13 +549,7 @@ fn an_installation_refused_again_right_after_a_401_renewal_is_disabled_not_renew
     );
     let h = Harness::new(&fake.url(), &[]);
     h.enqueue("acme/widgets");
-    let mut work = h.command();
-    work.env("GITHUB_APP_ID", APP.to_string())
-        .env("GITHUB_APP_PRIVATE_KEY_PATH", fixture("app-key.pem"))
-        .args(["work", "--workers", "4"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let child = work.spawn().unwrap();
+    let child = spawn_app_work(&h);
     h.wait_for(
         "SELECT count(*) FROM job_queue WHERE state = 'done'",
         20,

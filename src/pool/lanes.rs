@@ -352,11 +352,6 @@ impl Hold {
         self.every
     }
 
-    /// The token whose place is kept for a request, if one is.
-    pub fn kept(&self) -> Option<usize> {
-        self.kept
-    }
-
     /// The requests the kept token had in flight when this one was sent, itself
     /// included: what a secondary limit on it refused.
     pub fn sent_with(&self) -> usize {
