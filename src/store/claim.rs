@@ -114,7 +114,7 @@ pub const MAX_BATCH_PRS: i64 = 100;
 
 impl ReadyJob {
     /// The job as its claim leased it (`lease`, on `token`'s `bucket`).
-    fn claimed(self, lease: i64, token: &str, bucket: Bucket) -> ClaimedJob {
+    pub(super) fn claimed(self, lease: i64, token: &str, bucket: Bucket) -> ClaimedJob {
         ClaimedJob {
             id: self.id,
             lease,
@@ -196,6 +196,36 @@ pub(super) async fn claim_in(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> R
         }
         passed_over.push(repo);
     }
+}
+
+/// PostgreSQL, REST only: the claim in one statement, outside any transaction
+/// (`postgres::claim_rest`), so that claims hold a token's row only while they run.
+/// `None` when that statement cannot decide: no job is ready, no token took the first
+/// one, or the worker's row must be checked first. The caller then makes the claim in
+/// a transaction (`claim_in`), which says why nothing was claimed or passes over the
+/// repository.
+#[cfg(feature = "postgres")]
+pub(super) async fn claim_rest_at_once(
+    conn: &mut sqlx::PgConnection,
+    claim: &ClaimFor,
+    now: i64,
+) -> Result<Option<Claim>> {
+    if claim.apis != Apis::Rest || claim.ensure_registered {
+        return Ok(None);
+    }
+    let (owner, expires_at) = (claim.owner.as_str(), now + LEASE_MS);
+    let fingerprints = claim.choose_from.as_str();
+    let claimed =
+        super::postgres::claim_rest(conn, fingerprints, owner, expires_at, claim.reserve, now)
+            .await?;
+    Ok(claimed.and_then(|c| match (c.token, c.lease) {
+        (Some(token), Some(lease)) => Some(Claim::Work(Work::Rest(c.job.claimed(
+            lease,
+            &token,
+            Bucket::Core,
+        )))),
+        _ => None,
+    }))
 }
 
 /// How many repositories a claim passes over when no token can take their first job.

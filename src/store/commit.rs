@@ -8,26 +8,36 @@
 //! one copy in the WAL of the pages they share (the queue's indexes, the token rows),
 //! instead of one each. When nothing waits, a batch is the one request, applied at once.
 //!
+//! On PostgreSQL the outcomes go in one transaction and the token rows are written
+//! after it commits, each by a statement of its own (`apply_postgres`): no
+//! transaction holds a token's row longer than one statement, so [`PG_COMMITTERS`]
+//! transactions of one process, and those of other processes, run side by side.
+//!
 //! Invariants:
 //! - A worker hears its answer only after the transaction holding its write committed;
 //!   a crash before that loses the whole batch, as it would have lost each transaction
 //!   (the jobs stay running and are rescued, and their pages fetched again).
-//! - Requests are applied in the order they were sent, so a claim sees the jobs that
-//!   the completions before it in the batch added.
+//! - Within a batch, every outcome is written before any claim, so a claim sees the
+//!   jobs that the completions of its batch added (and every committed batch's).
 //! - A fenced request (its lease taken over) writes nothing and does not stop the others.
-//! - If a batch fails, it is rolled back and each request is applied again alone, so an
-//!   error reaches only the worker whose request caused it.
-//! - A batch first locks every token row in key order (PostgreSQL; SQLite's write lock
-//!   covers them), so two processes' batches never wait on each other in a circle.
-//! - The write lock is held for one batch at a time, never across an HTTP request: a
-//!   batch holds at most [`MAX_BATCH`] requests, all already answered by GitHub.
+//! - If a batch's outcomes fail, they are rolled back and each request is applied again
+//!   alone, so an error reaches only the worker whose request caused it.
+//! - A transaction that writes several token rows locks them all first, in key order
+//!   (PostgreSQL; SQLite's write lock covers them), so two transactions never wait on
+//!   each other in a circle.
+//! - No transaction is held across an HTTP request: a batch holds at most
+//!   [`MAX_BATCH`] requests, all already answered by GitHub.
 
 use super::batch_size;
+#[cfg(feature = "postgres")]
+use super::claim::claim_rest_at_once;
 use super::claim::{claim_in, Claim, ClaimFor};
 use super::db::{write_tx, Db};
 use super::finish::{apply_token_event, finish_in};
 use super::jobs::{BatchFeedback, ClaimedJob, Finished, Outcome, TokenEvent};
 use super::sql::Sql;
+#[cfg(feature = "postgres")]
+use super::sql::TokenSql;
 use super::{Result, Store, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -141,11 +151,41 @@ impl Store {
 }
 
 /// The task: takes what is waiting (at least one request), applies it, answers; ends
-/// when every `Store` handle of the process is gone.
-async fn run(db: Db, mut receiver: mpsc::UnboundedReceiver<Pending>, counts: Arc<Counts>) {
+/// when every `Store` handle of the process is gone. On PostgreSQL, [`PG_COMMITTERS`]
+/// transactions run at once (each on its connection): while one waits for the
+/// server, the next takes what piled up meanwhile. SQLite has one writer: one at a time.
+async fn run(db: Db, receiver: mpsc::UnboundedReceiver<Pending>, counts: Arc<Counts>) {
+    let committers = match db {
+        #[cfg(feature = "postgres")]
+        Db::Postgres(_) => PG_COMMITTERS,
+        #[allow(unreachable_patterns)]
+        _ => 1,
+    };
+    let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..committers {
+        running.spawn(commit_from(db.clone(), receiver.clone(), counts.clone()));
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// How many transactions of one process's group commit run at once on PostgreSQL.
+#[cfg(feature = "postgres")]
+pub(crate) const PG_COMMITTERS: usize = 3;
+
+/// One committer: waits for requests (one committer waits at a time), applies them.
+async fn commit_from(
+    db: Db,
+    receiver: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>,
+    counts: Arc<Counts>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let committed = || counts.transactions.fetch_add(1, Ordering::Relaxed);
-    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        let received = receiver.lock().await.recv_many(&mut batch, MAX_BATCH).await;
+        if received == 0 {
+            return;
+        }
         counts
             .requests
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -155,7 +195,7 @@ async fn run(db: Db, mut receiver: mpsc::UnboundedReceiver<Pending>, counts: Arc
                 Ok(replies) => {
                     committed();
                     for (answer, reply) in answers.into_iter().zip(replies) {
-                        let _ = answer.send(Ok(reply));
+                        let _ = answer.send(reply);
                     }
                     continue;
                 }
@@ -170,50 +210,173 @@ async fn run(db: Db, mut receiver: mpsc::UnboundedReceiver<Pending>, counts: Arc
             if reply.is_ok() {
                 committed();
             }
-            let _ = answer.send(reply.map(|mut replies| replies.remove(0)));
+            let _ = answer.send(reply.and_then(|mut replies| replies.remove(0)));
         }
     }
 }
 
-/// Applies `requests` in order in one transaction (again, when the database failed
-/// it to break a deadlock: see `write_tx!`).
-async fn apply(db: &Db, requests: &[Request]) -> Result<Vec<Reply>> {
-    Ok(write_tx!(db, |tx| apply_in(tx, requests).await?))
+/// What applying a batch gave each of its requests: its reply, or the error of its own
+/// part written after the batch's outcomes committed (PostgreSQL's claims).
+type Replies = Vec<Result<Reply>>;
+
+/// Applies `requests`, in one transaction on SQLite; on PostgreSQL, the outcomes in
+/// one transaction, then the token rows' writes and the claims (`apply_postgres`).
+/// An error means nothing was written (the transaction is applied again first when
+/// the database failed it to break a deadlock: see `write_tx!`).
+async fn apply(db: &Db, requests: &[Request]) -> Result<Replies> {
+    match db {
+        #[cfg(feature = "postgres")]
+        Db::Postgres(pg) => apply_postgres(pg, requests).await,
+        #[allow(unreachable_patterns)]
+        _ => Ok(write_tx!(db, |tx| apply_in(tx, requests).await?)
+            .into_iter()
+            .map(Ok)
+            .collect()),
+    }
 }
 
-/// Applies `requests` in order inside the caller's transaction.
+/// Applies `requests` inside the caller's transaction, in two phases:
+/// - first every request's outcomes (the jobs' rows, guarded by their leases, their
+///   pages, ETags and follow-up jobs) and what its batch taught (`finish_all`);
+/// - then the token rows: each request's token event, then each claim (in the order
+///   sent), which sees every job the batch added.
 async fn apply_in(tx: &mut impl Sql, requests: &[Request]) -> Result<Vec<Reply>> {
+    let written = finish_all(tx, requests).await?;
     // Every request spends or credits some token: lock them all first, in one order.
     tx.lock_tokens().await?;
+    for (request, &n) in requests.iter().zip(&written) {
+        token_events(tx, request, n).await?;
+    }
     let mut replies = Vec::with_capacity(requests.len());
-    for request in requests {
-        let now = request.now;
-        let mut written = 0;
-        for finish in &request.finishes {
-            written += usize::from(finish_in(tx, &finish.job, &finish.outcome, now).await?);
-        }
-        // The answer's figures are about the token whoever holds the jobs now; but a
-        // request whose every job was taken over writes nothing at all.
-        let first = request.finishes.first();
-        if let Some(job) = first.map(|f| &f.job).filter(|_| written > 0) {
-            apply_token_event(tx, &job.token, job.bucket, &request.token, now).await?;
-            if let Some((token, event)) = &request.mark_token {
-                let core = crate::github::Bucket::Core;
-                apply_token_event(tx, token, core, event, now).await?;
-            }
-        }
-        if let Some(feedback) = request.feedback.as_ref().filter(|_| written > 0) {
-            batch_size::learn(tx, feedback).await?;
-        }
-        let claim = match &request.claim {
-            Some(c) if written > 0 || request.finishes.is_empty() => {
-                Some(claim_in(tx, c, now).await?)
-            }
-            _ => None,
+    for (request, written) in requests.iter().zip(written) {
+        let claim = match claim_of(request, written) {
+            Some(c) => Some(claim_in(tx, c, request.now).await?),
+            None => None,
         };
         replies.push(Reply { written, claim });
     }
     Ok(replies)
+}
+
+/// Writes every request's outcomes and what its batch taught; how many outcomes of
+/// each were written (the others were fenced). These rows are the requests' own: no
+/// other transaction waits for them.
+async fn finish_all(tx: &mut impl Sql, requests: &[Request]) -> Result<Vec<usize>> {
+    let mut written = Vec::with_capacity(requests.len());
+    for request in requests {
+        let mut n = 0;
+        for finish in &request.finishes {
+            n += usize::from(finish_in(tx, &finish.job, &finish.outcome, request.now).await?);
+        }
+        if let Some(feedback) = request.feedback.as_ref().filter(|_| n > 0) {
+            batch_size::learn(tx, feedback).await?;
+        }
+        written.push(n);
+    }
+    Ok(written)
+}
+
+/// What `request`'s answer said about its token (and its list mark's), once `written`
+/// of its outcomes were: the figures are about the token whoever holds the jobs now,
+/// but a request whose every job was taken over writes nothing at all.
+async fn token_events(tx: &mut impl Sql, request: &Request, written: usize) -> Result<()> {
+    let first = request.finishes.first();
+    if let Some(job) = first.map(|f| &f.job).filter(|_| written > 0) {
+        let now = request.now;
+        apply_token_event(tx, &job.token, job.bucket, &request.token, now).await?;
+        if let Some((token, event)) = &request.mark_token {
+            let core = crate::github::Bucket::Core;
+            apply_token_event(tx, token, core, event, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The claim to make for `request`: none when it has none, or when it finished jobs
+/// and every one of them was taken over.
+fn claim_of(request: &Request, written: usize) -> Option<&ClaimFor> {
+    let claim = request.claim.as_ref()?;
+    (written > 0 || request.finishes.is_empty()).then_some(claim)
+}
+
+/// `pg_tx!(conn, |tx| body)`: `body` in a transaction on `conn`, committed; run again
+/// when PostgreSQL failed it to break a deadlock (as `write_tx!`).
+#[cfg(feature = "postgres")]
+macro_rules! pg_tx {
+    ($conn:expr, |$tx:ident| $body:expr) => {{
+        let mut tries = 1;
+        loop {
+            let attempt: Result<_> = async {
+                let mut open = sqlx::Connection::begin(&mut *$conn).await?;
+                let $tx = &mut *open;
+                let value = $body;
+                open.commit().await?;
+                Ok(value)
+            }
+            .await;
+            match attempt {
+                Err(e) if tries < super::db::MAX_TRIES && super::db::retryable(&e) => {
+                    tracing::debug!("a transaction was failed to break a deadlock ({e}); again");
+                    tries += 1;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// PostgreSQL: the outcomes in one transaction (`finish_all`), committed; then, outside
+/// it, each request's token events (one statement each) and each claim, a REST claim
+/// in one statement (`claim_rest_at_once`) and any other in a transaction of its own
+/// that locks the token rows first. No transaction holds a token's row longer than
+/// one claim: the group commits of several processes, and the several committers of
+/// one, run side by side instead of queueing for those rows.
+#[cfg(feature = "postgres")]
+async fn apply_postgres(db: &super::postgres::Db, requests: &[Request]) -> Result<Replies> {
+    let mut conn = db.pool.acquire().await?;
+    let written = match requests.iter().any(|r| !r.finishes.is_empty()) {
+        true => pg_tx!(conn, |tx| finish_all(tx, requests).await?)?,
+        false => vec![0; requests.len()],
+    };
+    let mut events = Vec::with_capacity(requests.len());
+    for (request, &n) in requests.iter().zip(&written) {
+        events.push(token_events(&mut *conn, request, n).await);
+    }
+    let mut replies = Vec::with_capacity(requests.len());
+    for ((request, written), event) in requests.iter().zip(written).zip(events) {
+        let reply = match (event, claim_of(request, written)) {
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Ok(Reply {
+                written,
+                claim: None,
+            }),
+            (Ok(()), Some(c)) => claim_postgres(&mut conn, c, request.now)
+                .await
+                .map(|claim| Reply {
+                    written,
+                    claim: Some(claim),
+                }),
+        };
+        replies.push(reply);
+    }
+    Ok(replies)
+}
+
+/// A claim on PostgreSQL: in one statement when it can (`claim_rest_at_once`), else in
+/// a transaction that locks the token rows first.
+#[cfg(feature = "postgres")]
+async fn claim_postgres(
+    conn: &mut sqlx::PgConnection,
+    claim: &ClaimFor,
+    now: i64,
+) -> Result<Claim> {
+    if let Some(claimed) = claim_rest_at_once(conn, claim, now).await? {
+        return Ok(claimed);
+    }
+    pg_tx!(conn, |tx| {
+        tx.lock_tokens().await?;
+        claim_in(tx, claim, now).await?
+    })
 }
 
 #[cfg(all(test, feature = "sqlite"))]

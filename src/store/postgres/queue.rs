@@ -332,3 +332,141 @@ impl QueueSql for PgConnection {
             .collect())
     }
 }
+
+/// A REST claim made by one statement (see `claim::claim_rest_at_once`): the next
+/// ready job, and the token and lease it got; `token` and `lease` are `None` when no
+/// token took it (nothing was written then).
+pub(crate) struct Claimed {
+    pub job: ReadyJob,
+    pub token: Option<String>,
+    pub lease: Option<i64>,
+}
+
+/// Locks the next ready job (`FOR UPDATE SKIP LOCKED`), takes one request from the
+/// `core` bucket of the token `take` would choose for it, and leases it: one
+/// statement, so it needs no transaction around it, and holds the token's row only
+/// while it runs. Of the tokens with quota, the one with the most is taken unless
+/// another statement holds its row at that moment: then the next one that is free
+/// (the processes' claims spread over the tokens instead of queueing for one row);
+/// only when every row is held does the claim wait, for the best. A page's ETag
+/// answers 304 only to the token that got it: that token is always waited for.
+/// `None` when no job is ready.
+pub(crate) async fn claim_rest(
+    conn: &mut PgConnection,
+    fingerprints: &str,
+    owner: &str,
+    expires_at: i64,
+    reserve: i64,
+    now: i64,
+) -> Result<Option<Claimed>> {
+    let row = sqlx::query!(
+        r#"WITH job AS (
+               SELECT q.id, q.repo, q.kind, q.pr_number, q.page, q.url, q.cursor,
+                      q.rest_only = 1 AS rest_only, q.attempts, q.max_attempts, q.round,
+                      r.endpoints, r.round_since, r.pr_limit, r.pr_state, r.gql_batch,
+                      r.list_etag IS NULL AS unmarked,
+                      coalesce(e.etag, CASE WHEN q.url = r.list_etag_url THEN r.list_etag END)
+                          AS etag,
+                      coalesce(e.token, CASE WHEN q.url = r.list_etag_url THEN r.list_etag_token END)
+                          AS etag_token,
+                      e.next_url AS etag_next
+               FROM job_queue q JOIN repos r ON r.name = q.repo
+               LEFT JOIN page_etags e
+                   ON e.page_key = q.repo || '|' || q.kind || '|'
+                                   || coalesce(q.pr_number::text, '') || '|' || q.page::text
+               WHERE q.state = 'queued' AND q.run_at <= $1
+               ORDER BY q.priority, q.id LIMIT 1
+               FOR UPDATE OF q SKIP LOCKED),
+           usable AS (
+               SELECT b.fingerprint, b.requests,
+                      CASE WHEN b.reset_at IS NOT NULL AND b.reset_at <= $1 THEN b.quota_limit
+                           ELSE b.remaining END AS effective,
+                      coalesce(b.fingerprint = CASE WHEN job.etag IS NOT NULL
+                                                    THEN job.etag_token END, false) AS preferred
+               FROM job, token_buckets b JOIN token_state t ON t.fingerprint = b.fingerprint
+               WHERE b.bucket = 'core'
+                 AND b.fingerprint IN (SELECT jsonb_array_elements_text($2::text::jsonb))
+                 AND t.state <> 'invalid'
+                 AND (t.paused_until IS NULL OR t.paused_until <= $1)
+                 AND NOT EXISTS (SELECT 1 FROM repo_access a
+                                 WHERE a.repo = job.repo AND a.token = b.fingerprint
+                                   AND a.sees = 0)
+                 AND CASE WHEN b.reset_at IS NOT NULL AND b.reset_at <= $1 THEN b.quota_limit
+                          ELSE b.remaining END >= 1 + $3::bigint),
+           best AS (
+               SELECT fingerprint, preferred FROM usable
+               ORDER BY preferred DESC, effective DESC, requests ASC LIMIT 1),
+           free AS (
+               SELECT b.fingerprint
+               FROM token_buckets b JOIN usable u ON u.fingerprint = b.fingerprint
+               WHERE b.bucket = 'core'
+               ORDER BY u.preferred DESC, u.effective DESC, u.requests ASC LIMIT 1
+               FOR UPDATE OF b SKIP LOCKED),
+           took AS (
+               UPDATE token_buckets SET
+                   remaining = CASE WHEN reset_at IS NOT NULL AND reset_at <= $1 THEN quota_limit
+                                    ELSE remaining END - 1,
+                   header_remaining = CASE WHEN reset_at IS NOT NULL AND reset_at <= $1 THEN NULL
+                                           ELSE header_remaining END,
+                   reset_at = CASE WHEN reset_at IS NOT NULL AND reset_at <= $1 THEN NULL
+                                   ELSE reset_at END,
+                   exhausted = 0, requests = requests + 1, spent = spent + 1, updated_at = $1
+               WHERE bucket = 'core'
+                 AND CASE WHEN reset_at IS NOT NULL AND reset_at <= $1 THEN quota_limit
+                          ELSE remaining END >= 1 + $3::bigint
+                 AND fingerprint = CASE WHEN (SELECT preferred FROM best)
+                                        THEN (SELECT fingerprint FROM best)
+                                        ELSE coalesce((SELECT fingerprint FROM free),
+                                                      (SELECT fingerprint FROM best)) END
+               RETURNING fingerprint),
+           leased AS (
+               UPDATE job_queue SET state = 'running', lease = lease + 1, lease_owner = $4,
+                   lease_expires_at = $5, token = (SELECT fingerprint FROM took),
+                   bucket = 'core', attempts = attempts + 1, updated_at = $1
+               WHERE id = (SELECT id FROM job) AND EXISTS (SELECT 1 FROM took)
+               RETURNING lease)
+           SELECT job.id AS "id!", job.repo AS "repo!", job.kind AS "kind!", job.pr_number,
+                  job.page AS "page!", job.url AS "url!", job.cursor,
+                  job.rest_only AS "rest_only!", job.attempts AS "attempts!",
+                  job.max_attempts AS "max_attempts!", job.round AS "round!",
+                  job.endpoints AS "endpoints!", job.round_since, job.pr_limit,
+                  job.pr_state AS "pr_state!", job.gql_batch, job.unmarked AS "unmarked!",
+                  job.etag AS "etag?", job.etag_token AS "etag_token?",
+                  job.etag_next AS "etag_next?",
+                  took.fingerprint AS "token?", leased.lease AS "lease?"
+           FROM job LEFT JOIN took ON true LEFT JOIN leased ON true"#,
+        now,
+        fingerprints,
+        reserve,
+        owner,
+        expires_at
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| Claimed {
+        job: ReadyJob {
+            id: r.id,
+            repo: r.repo,
+            kind: r.kind,
+            pr_number: r.pr_number,
+            page: r.page,
+            url: r.url,
+            cursor: r.cursor,
+            rest_only: r.rest_only,
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            round: r.round,
+            endpoints: r.endpoints,
+            round_since: r.round_since,
+            pr_limit: r.pr_limit,
+            pr_state: r.pr_state,
+            gql_batch: r.gql_batch,
+            unmarked: r.unmarked,
+            etag: r.etag,
+            etag_token: r.etag_token,
+            etag_next: r.etag_next,
+        },
+        token: r.token,
+        lease: r.lease,
+    }))
+}
