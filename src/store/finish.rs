@@ -11,7 +11,7 @@
 
 use super::data;
 use super::jobs::{json_array, page_key, ClaimedJob, ListMark, NewJob, Outcome, TokenEvent};
-use super::sql::{ChildPage, Reported, Sql};
+use super::sql::{ChildPage, PageEtag, Reported, Sql};
 use super::Result;
 use crate::github::kinds::list_page;
 use crate::github::pages::Rows;
@@ -25,7 +25,11 @@ pub(super) async fn finish_in(
     outcome: &Outcome,
     now: i64,
 ) -> Result<bool> {
-    if tx.finish_job(job.id, job.lease, outcome, now).await? == 0 {
+    let written = match page_etag(job, outcome) {
+        Some(etag) => tx.finish_page(job.id, job.lease, &etag, now).await?,
+        None => tx.finish_job(job.id, job.lease, outcome, now).await?,
+    };
+    if written == 0 {
         // Fenced: the job was rescued and belongs to someone else now. The guarded
         // UPDATE wrote nothing, and nothing else is written.
         return Ok(false);
@@ -38,13 +42,43 @@ pub(super) async fn finish_in(
     } = outcome
     {
         let (rows, etag) = (rows.as_ref(), etag.as_deref());
-        store_page(tx, job, rows, etag, follow_ups, now).await?;
+        store_page(tx, job, rows, etag, follow_ups).await?;
         if let Some(mark) = mark {
             remember_mark(tx, job, mark).await?;
         }
         insert_jobs(tx, follow_ups, now).await?;
     }
     Ok(true)
+}
+
+/// The ETag a fetched per-PR page stores with its rows, keyed by `page_key` (a 304
+/// keeps the one stored; a list page's is its repository's mark, `remember_mark`).
+fn page_etag<'a>(job: &'a ClaimedJob, outcome: &'a Outcome) -> Option<PageEtag<'a>> {
+    let Outcome::Done {
+        rows: Some(_),
+        etag,
+        follow_ups,
+        ..
+    } = outcome
+    else {
+        return None;
+    };
+    let kind = job.kind.parse::<Kind>().ok()?;
+    job.pr_number?;
+    Some(PageEtag {
+        key: page_key(&job.repo, &job.kind, job.pr_number, job.page),
+        etag: etag.as_deref(),
+        token: &job.token,
+        next_url: next_page(job, kind, follow_ups),
+    })
+}
+
+/// The URL of the page after `job`'s, when its answer led to one.
+fn next_page<'a>(job: &ClaimedJob, kind: Kind, follow_ups: &'a [NewJob]) -> Option<&'a str> {
+    follow_ups
+        .iter()
+        .find(|f| f.kind == kind && f.pr_number == job.pr_number && f.page == job.page + 1)
+        .map(|f| f.url.as_str())
 }
 
 /// Adds jobs, in order, except those whose dedup key is already there. One statement
@@ -72,15 +106,14 @@ pub(super) async fn insert_jobs(tx: &mut impl Sql, jobs: &[NewJob], now: i64) ->
 }
 
 /// The page part of `complete`: rows (or, for a 304, marking the stored ones seen), the
-/// ETag, the sweep of vanished rows after an endpoint's last page, and a list's first
-/// page's high-water mark.
+/// sweep of vanished rows after an endpoint's last page, and a list's first page's
+/// high-water mark and mark. (A per-PR page's ETag went with its outcome: `page_etag`.)
 async fn store_page(
     tx: &mut impl Sql,
     job: &ClaimedJob,
     rows: Option<&Rows>,
     etag: Option<&str>,
     follow_ups: &[NewJob],
-    now: i64,
 ) -> Result<()> {
     let Ok(kind) = job.kind.parse::<Kind>() else {
         return Ok(());
@@ -110,14 +143,7 @@ async fn store_page(
         return Ok(());
     };
     // Per-PR pages only: a list page answered 304 could not say which PRs to plan.
-    let next = follow_ups
-        .iter()
-        .find(|f| f.kind == kind && f.pr_number == job.pr_number && f.page == job.page + 1)
-        .map(|f| f.url.as_str());
-    if rows.is_some() {
-        let key = page_key(&job.repo, &job.kind, job.pr_number, job.page);
-        tx.remember_etag(&key, etag, &job.token, next, now).await?;
-    }
+    let next = next_page(job, kind, follow_ups);
     if let Some(table) = data::child_rows(kind) {
         let page = ChildPage {
             rows: table,

@@ -293,6 +293,17 @@ pub(crate) trait Sql: QueueSql + TokenSql + RepoSql + DataSql + WorkerSql + Read
 
 impl<T: QueueSql + TokenSql + RepoSql + DataSql + WorkerSql + ReadSql> Sql for T {}
 
+/// A per-PR page's ETag as its completion stores it (`QueueSql::finish_page`), with the
+/// fingerprint of the token that got it (ETags are tied to a token) and the next page
+/// it led to; a page without an ETag forgets the old one.
+#[derive(Debug)]
+pub(crate) struct PageEtag<'a> {
+    pub key: String,
+    pub etag: Option<&'a str>,
+    pub token: &'a str,
+    pub next_url: Option<&'a str>,
+}
+
 /// The queue: outcomes, new jobs, rescues and claims.
 pub(crate) trait QueueSql: Send {
     /// Writes a running job's outcome (its state, not its rows), guarded by its lease;
@@ -302,6 +313,16 @@ pub(crate) trait QueueSql: Send {
         id: i64,
         lease: i64,
         outcome: &Outcome,
+        now: i64,
+    ) -> impl Future<Output = Result<u64>> + Send;
+    /// A running job done with a fetched page (not a 304): `finish_job`, and, when it
+    /// was written, the page's ETag remembered (`PageEtag`); one statement where
+    /// the backend can. Rows changed (0: fenced, and nothing written).
+    fn finish_page(
+        &mut self,
+        id: i64,
+        lease: i64,
+        etag: &PageEtag<'_>,
         now: i64,
     ) -> impl Future<Output = Result<u64>> + Send;
     /// Adds the jobs of `items` (see `finish::insert_jobs`) in order, skipping dedup keys
@@ -569,17 +590,6 @@ pub(crate) trait DataSql: Send {
     /// endpoint the round did not see (gone upstream). Every earlier page of the round
     /// is done by then: a page is queued only when the one before it completes.
     fn sweep_unseen(&mut self, page: ChildPage<'_>) -> impl Future<Output = Result<()>> + Send;
-    /// Stores a page's ETag with the fingerprint of the token that got it (ETags are
-    /// tied to a token) and the next page it led to; a page without an ETag forgets the
-    /// old one.
-    fn remember_etag(
-        &mut self,
-        page_key: &str,
-        etag: Option<&str>,
-        token: &str,
-        next_url: Option<&str>,
-        now: i64,
-    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Live `seedq work` processes.

@@ -255,37 +255,4 @@ impl DataSql for SqliteConnection {
         query.execute(&mut *self).await?;
         Ok(())
     }
-
-    async fn remember_etag(
-        &mut self,
-        page_key: &str,
-        etag: Option<&str>,
-        token: &str,
-        next_url: Option<&str>,
-        now: i64,
-    ) -> Result<()> {
-        match etag {
-            Some(etag) => {
-                sqlx::query!(
-                    "INSERT INTO page_etags (page_key, etag, token, next_url, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (page_key) DO UPDATE SET etag = ?2, token = ?3, next_url = ?4,
-                         updated_at = ?5",
-                    page_key,
-                    etag,
-                    token,
-                    next_url,
-                    now
-                )
-                .execute(&mut *self)
-                .await?;
-            }
-            None => {
-                sqlx::query!("DELETE FROM page_etags WHERE page_key = ?", page_key)
-                    .execute(&mut *self)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
 }

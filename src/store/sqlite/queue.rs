@@ -2,7 +2,9 @@
 //! writer at a time), so a claim's read-then-lease needs no row locks.
 
 use crate::store::jobs::Outcome;
-use crate::store::sql::{Candidate, Lease, Leased, QueueSql, QueueState, ReadyJob, Servable};
+use crate::store::sql::{
+    Candidate, Lease, Leased, PageEtag, QueueSql, QueueState, ReadyJob, Servable,
+};
 use crate::store::Result;
 use sqlx::SqliteConnection;
 
@@ -70,6 +72,58 @@ impl QueueSql for SqliteConnection {
             }
         };
         Ok(done.rows_affected())
+    }
+
+    async fn finish_page(
+        &mut self,
+        id: i64,
+        lease: i64,
+        etag: &PageEtag<'_>,
+        now: i64,
+    ) -> Result<u64> {
+        // Two statements: each is a call into SQLite's thread, no round trip to a server.
+        let written = sqlx::query!(
+            "UPDATE job_queue SET state = 'done', lease_owner = NULL,
+                 lease_expires_at = NULL, last_error = NULL, points = 0, updated_at = ?
+             WHERE id = ? AND lease = ? AND state = 'running'",
+            now,
+            id,
+            lease
+        )
+        .execute(&mut *self)
+        .await?
+        .rows_affected();
+        if written > 0 {
+            let PageEtag {
+                key,
+                etag,
+                token,
+                next_url,
+            } = etag;
+            match etag {
+                Some(etag) => {
+                    sqlx::query!(
+                        "INSERT INTO page_etags (page_key, etag, token, next_url, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (page_key) DO UPDATE SET etag = ?2, token = ?3,
+                             next_url = ?4, updated_at = ?5",
+                        key,
+                        etag,
+                        token,
+                        next_url,
+                        now
+                    )
+                    .execute(&mut *self)
+                    .await?;
+                }
+                None => {
+                    sqlx::query!("DELETE FROM page_etags WHERE page_key = ?", key)
+                        .execute(&mut *self)
+                        .await?;
+                }
+            }
+        }
+        Ok(written)
     }
 
     async fn insert_jobs(&mut self, items: &str, now: i64) -> Result<()> {
