@@ -303,26 +303,18 @@ fn claim_of(request: &Request, written: usize) -> Option<&ClaimFor> {
 /// when PostgreSQL failed it to break a deadlock (as `write_tx!`).
 #[cfg(feature = "postgres")]
 macro_rules! pg_tx {
-    ($conn:expr, |$tx:ident| $body:expr) => {{
-        let mut tries = 1;
-        loop {
-            let attempt: Result<_> = async {
+    ($conn:expr, |$tx:ident| $body:expr) => {
+        super::db::retried!(
+            async {
                 let mut open = sqlx::Connection::begin(&mut *$conn).await?;
                 let $tx = &mut *open;
                 let value = $body;
                 open.commit().await?;
                 Ok(value)
             }
-            .await;
-            match attempt {
-                Err(e) if tries < super::db::MAX_TRIES && super::db::retryable(&e) => {
-                    tracing::debug!("a transaction was failed to break a deadlock ({e}); again");
-                    tries += 1;
-                }
-                other => break other,
-            }
-        }
-    }};
+            .await
+        )
+    };
 }
 
 /// PostgreSQL: the outcomes in one transaction (`finish_all`), committed; then, outside

@@ -25,9 +25,8 @@ pub(crate) enum Db {
 /// all: the body must not consume what it uses.
 macro_rules! write_tx {
     ($db:expr, |$tx:ident| $body:expr) => {{
-        let mut tries = 1;
-        loop {
-            let attempt: $crate::store::Result<_> = async {
+        $crate::store::db::retried!(
+            async {
                 Ok(match $db {
                     #[cfg(feature = "sqlite")]
                     $crate::store::db::Db::Sqlite(db) => {
@@ -47,7 +46,19 @@ macro_rules! write_tx {
                     }
                 })
             }
-            .await;
+            .await
+        )?
+    }};
+}
+
+/// `retried!(attempt)`: evaluates `attempt` (a transaction, as an awaited `Result`)
+/// again while the database failed it to break a deadlock or a serialization
+/// conflict, up to [`MAX_TRIES`] times in all; gives the last result.
+macro_rules! retried {
+    ($attempt:expr) => {{
+        let mut tries = 1;
+        loop {
+            let attempt: $crate::store::Result<_> = $attempt;
             match attempt {
                 Err(e)
                     if tries < $crate::store::db::MAX_TRIES && $crate::store::db::retryable(&e) =>
@@ -55,7 +66,7 @@ macro_rules! write_tx {
                     tracing::debug!("a transaction was failed to break a deadlock ({e}); again");
                     tries += 1;
                 }
-                other => break other?,
+                other => break other,
             }
         }
     }};
@@ -86,7 +97,7 @@ macro_rules! read {
     };
 }
 
-pub(crate) use {read, write_tx};
+pub(crate) use {read, retried, write_tx};
 
 /// Whether a failed transaction may simply run again (nothing of it was written):
 /// PostgreSQL broke a deadlock or a serialization conflict by failing it.

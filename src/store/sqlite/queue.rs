@@ -18,19 +18,7 @@ impl QueueSql for SqliteConnection {
     ) -> Result<u64> {
         let done = match outcome {
             Outcome::Done { rows, .. } => {
-                let not_modified = i64::from(rows.is_none());
-                sqlx::query!(
-                    "UPDATE job_queue SET state = 'done', lease_owner = NULL,
-                         lease_expires_at = NULL, last_error = NULL, points = 0,
-                         not_modified = not_modified + ?, updated_at = ?
-                     WHERE id = ? AND lease = ? AND state = 'running'",
-                    not_modified,
-                    now,
-                    id,
-                    lease
-                )
-                .execute(&mut *self)
-                .await?
+                return mark_done(self, id, lease, rows.is_none(), now).await;
             }
             Outcome::Requeue {
                 run_at,
@@ -82,17 +70,7 @@ impl QueueSql for SqliteConnection {
         now: i64,
     ) -> Result<u64> {
         // Two statements: each is a call into SQLite's thread, no round trip to a server.
-        let written = sqlx::query!(
-            "UPDATE job_queue SET state = 'done', lease_owner = NULL,
-                 lease_expires_at = NULL, last_error = NULL, points = 0, updated_at = ?
-             WHERE id = ? AND lease = ? AND state = 'running'",
-            now,
-            id,
-            lease
-        )
-        .execute(&mut *self)
-        .await?
-        .rows_affected();
+        let written = mark_done(self, id, lease, false, now).await?;
         if written > 0 {
             let PageEtag {
                 key,
@@ -378,4 +356,29 @@ impl QueueSql for SqliteConnection {
             })
             .collect())
     }
+}
+
+/// Marks a running job done, guarded by its lease, counting a 304 (`not_modified`);
+/// rows changed (0: fenced).
+async fn mark_done(
+    conn: &mut SqliteConnection,
+    id: i64,
+    lease: i64,
+    not_modified: bool,
+    now: i64,
+) -> Result<u64> {
+    let not_modified = i64::from(not_modified);
+    let done = sqlx::query!(
+        "UPDATE job_queue SET state = 'done', lease_owner = NULL,
+             lease_expires_at = NULL, last_error = NULL, points = 0,
+             not_modified = not_modified + ?, updated_at = ?
+         WHERE id = ? AND lease = ? AND state = 'running'",
+        not_modified,
+        now,
+        id,
+        lease
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
 }
