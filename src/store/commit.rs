@@ -513,6 +513,42 @@ mod tests {
         assert_eq!(state_and_lease(&store, c.id).await.0, "done");
     }
 
+    async fn core_remaining(store: &Store) -> (i64, Option<i64>) {
+        sqlx::query_as("SELECT remaining, reset_at FROM token_buckets WHERE bucket = 'core'")
+            .fetch_one(pool(store))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_answer_from_a_window_that_has_ended_leaves_the_quota_alone() {
+        let Claimed {
+            store, jobs, _dir, ..
+        } = claimed_jobs(2).await;
+        let now = now_ms();
+        let answer = |reset_secs: i64| Completion {
+            rate: Some(crate::github::RateLimit {
+                limit: Some(5000),
+                remaining: Some(7),
+                reset_epoch_secs: Some(reset_secs),
+                ..Default::default()
+            }),
+            ..empty_page(Vec::new())
+        };
+        let before = core_remaining(&store).await;
+        // Sent in the window that ended a second ago: nothing learned.
+        let stale = answer(now / 1000 - 1);
+        assert!(store.complete(&jobs[0], stale, now).await.unwrap());
+        assert_eq!(core_remaining(&store).await, before);
+        // The current window's answer is taken (nothing else in flight: exactly).
+        let reset_secs = now / 1000 + 60;
+        assert!(store
+            .complete(&jobs[1], answer(reset_secs), now)
+            .await
+            .unwrap());
+        assert_eq!(core_remaining(&store).await, (7, Some(reset_secs * 1000)));
+    }
+
     #[tokio::test]
     async fn a_failing_write_in_a_batch_reaches_only_its_worker() {
         let Claimed {

@@ -243,6 +243,13 @@ async fn reconcile(
     let (Some(remaining), Some(reset_at)) = (rate.remaining, rate.reset_at_ms(now)) else {
         return Ok(());
     };
+    // An answer whose window has ended (`reset_at_ms` brings a past reset to `now`)
+    // tells nothing about the current one. Taken for a newer window, it would undo
+    // the rollover a claim already made, and the new window's quota would be counted
+    // from full twice.
+    if reset_at <= now {
+        return Ok(());
+    }
     let reported = Reported {
         remaining,
         reset_at,
