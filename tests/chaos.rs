@@ -101,8 +101,11 @@ fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
     h.enqueue(REPO);
     let started = Instant::now();
     let done = |h: &Harness| h.count("SELECT count(*) FROM jobs WHERE state = 'done'");
-    // About five jobs per PR: spread the kills over the whole run.
-    let step = (5 * i64::from(prs) / (kills as i64 + 2)).max(2);
+    // About five jobs per PR over REST, four with GraphQL: spread the kills over the
+    // first half or so of the run (a GraphQL batch finishes many jobs at once, and
+    // the progress seen at a kill overshoots its draw).
+    let jobs_per_pr = if api == "rest" { 5 } else { 3 };
+    let step = (jobs_per_pr * i64::from(prs) / (kills as i64 + 2)).max(2);
     let mut in_flight_at_kills = 0;
     let mut max_wal = 0;
     let mut killed = 0;
@@ -176,12 +179,12 @@ fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
     // Resume to the end, as a user would.
     let output = h.seedq().args(["work", "--workers", "6"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("locked"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     max_wal = max_wal.max(wal_bytes(&h));
-    // Jobs that used up their attempts on faults and kills are listed; `retry` takes
-    // them up again. Any other failure is a bug.
+    // Jobs that used up their attempts on faults and kills (a job claimed first after
+    // each restart can be in flight at several kills in a row) are listed, `work`
+    // exits 3, and `retry` takes them up again. Any other failure is a bug.
     let failed = h.texts("SELECT last_error FROM jobs WHERE state = 'failed'");
     for error in failed.iter().flatten() {
         assert!(
@@ -189,6 +192,13 @@ fn chaos_kill_9_under_faults_loses_and_duplicates_nothing() {
             "unexpected failure: {error}"
         );
     }
+    let expected = if failed.is_empty() { 0 } else { 3 };
+    assert_eq!(
+        output.status.code(),
+        Some(expected),
+        "{} failed job(s); {stderr}",
+        failed.len()
+    );
     if !failed.is_empty() {
         h.seedq().arg("retry").assert().success();
         h.seedq().arg("work").assert().success();
