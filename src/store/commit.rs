@@ -8,10 +8,10 @@
 //! one copy in the WAL of the pages they share (the queue's indexes, the token rows),
 //! instead of one each. When nothing waits, a batch is the one request, applied at once.
 //!
-//! On PostgreSQL the outcomes go in one transaction and the token rows are written
-//! after it commits, each by a statement of its own (`apply_postgres`): no
-//! transaction holds a token's row longer than one statement, so [`PG_COMMITTERS`]
-//! transactions of one process, and those of other processes, run side by side.
+//! On PostgreSQL a transaction writes the token rows last, just before COMMIT, and
+//! claims come after it (`apply_postgres`): no transaction holds a token's row while
+//! it writes anything else, so [`PG_COMMITTERS`] transactions of one process, and
+//! those of other processes, run side by side.
 //!
 //! Invariants:
 //! - A worker hears its answer only after the transaction holding its write committed;
@@ -19,10 +19,14 @@
 //!   (the jobs stay running and are rescued, and their pages fetched again).
 //! - Within a batch, every outcome is written before any claim, so a claim sees the
 //!   jobs that the completions of its batch added (and every committed batch's).
-//! - A fenced request (its lease taken over) writes nothing and does not stop the others.
+//! - A fenced request (its lease taken over) writes none of its outcomes and does not
+//!   stop the others; what its answer said about its token still counts.
+//! - A job is done in the transaction that counts its answer in its token's row: a
+//!   request answered and not yet counted is still in flight for every other
+//!   answer's reconciliation.
 //! - If a batch's outcomes fail, they are rolled back and each request is applied again
 //!   alone, so an error reaches only the worker whose request caused it.
-//! - A transaction that writes several token rows locks them all first, in key order
+//! - A transaction that writes several token rows takes them in key order
 //!   (PostgreSQL; SQLite's write lock covers them), so two transactions never wait on
 //!   each other in a circle.
 //! - No transaction is held across an HTTP request: a batch holds at most
@@ -244,8 +248,8 @@ async fn apply_in(tx: &mut impl Sql, requests: &[Request]) -> Result<Vec<Reply>>
     let written = finish_all(tx, requests).await?;
     // Every request spends or credits some token: lock them all first, in one order.
     tx.lock_tokens().await?;
-    for (request, &n) in requests.iter().zip(&written) {
-        token_events(tx, request, n).await?;
+    for request in requests {
+        token_events(tx, request).await?;
     }
     let mut replies = Vec::with_capacity(requests.len());
     for (request, written) in requests.iter().zip(written) {
@@ -276,18 +280,20 @@ async fn finish_all(tx: &mut impl Sql, requests: &[Request]) -> Result<Vec<usize
     Ok(written)
 }
 
-/// What `request`'s answer said about its token (and its list mark's), once `written`
-/// of its outcomes were: the figures are about the token whoever holds the jobs now,
-/// but a request whose every job was taken over writes nothing at all.
-async fn token_events(tx: &mut impl Sql, request: &Request, written: usize) -> Result<()> {
-    let first = request.finishes.first();
-    if let Some(job) = first.map(|f| &f.job).filter(|_| written > 0) {
-        let now = request.now;
-        apply_token_event(tx, &job.token, job.bucket, &request.token, now).await?;
-        if let Some((token, event)) = &request.mark_token {
-            let core = crate::github::Bucket::Core;
-            apply_token_event(tx, token, core, event, now).await?;
-        }
+/// What `request`'s answer said about its token (and its list mark's). It is about the
+/// token whoever holds the jobs now, so it counts even when every job of the request
+/// was taken over (an answer from a window that has ended counts for nothing).
+async fn token_events(tx: &mut impl Sql, request: &Request) -> Result<()> {
+    let Some(job) = request.finishes.first().map(|f| &f.job) else {
+        return Ok(());
+    };
+    let own = request.finishes.iter().map(|f| [f.job.id, f.job.lease]);
+    let own = serde_json::to_string(&own.collect::<Vec<_>>()).expect("numbers serialize");
+    let now = request.now;
+    apply_token_event(tx, &job.token, job.bucket, &request.token, &own, now).await?;
+    if let Some((token, event)) = &request.mark_token {
+        let core = crate::github::Bucket::Core;
+        apply_token_event(tx, token, core, event, &own, now).await?;
     }
     Ok(())
 }
@@ -317,32 +323,38 @@ macro_rules! pg_tx {
     };
 }
 
-/// PostgreSQL: the outcomes in one transaction (`finish_all`), committed; then, outside
-/// it, each request's token events (one statement each) and each claim, a REST claim
-/// in one statement (`claim_rest_at_once`) and any other in a transaction of its own
-/// that locks the token rows first. No transaction holds a token's row longer than
-/// one claim: the group commits of several processes, and the several committers of
-/// one, run side by side instead of queueing for those rows.
+/// PostgreSQL: the outcomes (`finish_all`) and then the token events in one
+/// transaction, committed; then, outside it, each claim, a REST claim in one statement
+/// (`claim_rest_at_once`) and any other in a transaction of its own that locks the
+/// token rows first. A token's row is held from its event to COMMIT, and by a claim
+/// for one statement: the group commits of several processes, and the several
+/// committers of one, run side by side instead of queueing for those rows.
 #[cfg(feature = "postgres")]
 async fn apply_postgres(db: &super::postgres::Db, requests: &[Request]) -> Result<Replies> {
     let mut conn = db.pool.acquire().await?;
     let written = match requests.iter().any(|r| !r.finishes.is_empty()) {
-        true => pg_tx!(conn, |tx| finish_all(tx, requests).await?)?,
+        true => pg_tx!(conn, |tx| {
+            let written = finish_all(tx, requests).await?;
+            // Last, so that the token rows are held only until COMMIT; in the order of
+            // their keys, so that two transactions never wait on each other in a
+            // circle.
+            let mut by_token: Vec<&Request> = requests.iter().collect();
+            by_token.sort_by_key(|r| r.finishes.first().map(|f| f.job.token.as_str()));
+            for request in by_token {
+                token_events(tx, request).await?;
+            }
+            written
+        })?,
         false => vec![0; requests.len()],
     };
-    let mut events = Vec::with_capacity(requests.len());
-    for (request, &n) in requests.iter().zip(&written) {
-        events.push(token_events(&mut *conn, request, n).await);
-    }
     let mut replies = Vec::with_capacity(requests.len());
-    for ((request, written), event) in requests.iter().zip(written).zip(events) {
-        let reply = match (event, claim_of(request, written)) {
-            (Err(e), _) => Err(e),
-            (Ok(()), None) => Ok(Reply {
+    for (request, written) in requests.iter().zip(written) {
+        let reply = match claim_of(request, written) {
+            None => Ok(Reply {
                 written,
                 claim: None,
             }),
-            (Ok(()), Some(c)) => claim_postgres(&mut conn, c, request.now)
+            Some(c) => claim_postgres(&mut conn, c, request.now)
                 .await
                 .map(|claim| Reply {
                     written,
@@ -394,7 +406,16 @@ mod tests {
     async fn claimed_jobs(prs: i64) -> Claimed {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seedq.db");
-        let store = Store::open(&path, Create::IfMissing, 4).await.unwrap();
+        claimed_jobs_at(&path, prs, dir).await
+    }
+
+    /// As `claimed_jobs`, in the database at `location` (a file or a PostgreSQL URL).
+    async fn claimed_jobs_at(
+        location: &std::path::Path,
+        prs: i64,
+        dir: tempfile::TempDir,
+    ) -> Claimed {
+        let store = Store::open(location, Create::IfMissing, 4).await.unwrap();
         let now = now_ms();
         // Any string will do: the store sees only its fingerprint, and nothing is sent.
         let token = Token::new("test-secret-of-the-group-commit-tests");
@@ -598,5 +619,215 @@ mod tests {
             Claim::Work(Work::Rest(job)) => assert_eq!(job.pr_number, Some(7)),
             other => panic!("expected the new job, got {other:?}"),
         }
+    }
+
+    /// A database of this test's own on the PostgreSQL server of the tests
+    /// (`SEEDQ_TEST_POSTGRES`), dropped by the returned guard; `None`, and one line
+    /// said, when no server answers.
+    #[cfg(feature = "postgres")]
+    async fn scratch_postgres(test: &str) -> Option<(String, impl Drop)> {
+        use sqlx::Connection;
+        let server = std::env::var("SEEDQ_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let Ok(mut admin) = sqlx::PgConnection::connect(&server).await else {
+            println!("{test} skipped: no PostgreSQL server answers at {server}");
+            return None;
+        };
+        let name = format!("seedq_unit_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let (root, _) = server.rsplit_once('/').expect("postgres://USER@HOST/DB");
+        struct Dropped(String, String);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                let (server, name) = (self.0.clone(), self.1.clone());
+                // Its own thread and runtime: the test's runtime is shutting down.
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    runtime.block_on(async move {
+                        let mut admin = sqlx::PgConnection::connect(&server).await?;
+                        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        sqlx::query(&drop).execute(&mut admin).await.map(|_| ())
+                    })
+                })
+                .join();
+            }
+        }
+        Some((format!("{root}/{name}"), Dropped(server.clone(), name)))
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn on_postgres_a_page_is_written_with_its_rows_and_a_fenced_one_writes_nothing() {
+        use sqlx::Connection;
+        let test = "on_postgres_a_page_is_written_with_its_rows_and_a_fenced_one_writes_nothing";
+        let Some((url, _dropped)) = scratch_postgres(test).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let Claimed { store, jobs, .. } = claimed_jobs_at(std::path::Path::new(&url), 3, dir).await;
+        let [a, b, c] = &jobs[..] else { unreachable!() };
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        // b's job was rescued and claimed by someone else meanwhile.
+        sqlx::query("UPDATE job_queue SET lease = lease + 1 WHERE id = $1")
+            .bind(b.id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let page = |sha: &str, etag: Option<&str>| Completion {
+            rows: Some(Rows::Commits(vec![serde_json::from_value(
+                serde_json::json!({"sha": sha, "commit": {"message": "m"}}),
+            )
+            .unwrap()])),
+            etag: etag.map(str::to_owned),
+            follow_ups: Vec::new(),
+            rate: None,
+        };
+        let now = now_ms();
+        // One at a time: each page's outcome, ETag and rows are one statement.
+        assert!(store
+            .complete(a, page("a1", Some("\"e-a\"")), now)
+            .await
+            .unwrap());
+        assert!(!store
+            .complete(b, page("b1", Some("\"e-b\"")), now)
+            .await
+            .unwrap());
+        assert!(store.complete(c, page("c1", None), now).await.unwrap());
+        let states: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, lease FROM job_queue WHERE id = ANY($1) ORDER BY id")
+                .bind(vec![a.id, b.id, c.id])
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let states: Vec<&str> = states.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(states, ["done", "running", "done"]);
+        let commits: Vec<(i64, String, Option<String>)> =
+            sqlx::query_as("SELECT pr_number, sha, message FROM gh_pr_commits ORDER BY pr_number")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let pr = |job: &ClaimedJob| job.pr_number.unwrap();
+        assert_eq!(
+            commits,
+            [
+                (pr(a), "a1".to_owned(), Some("m".to_owned())),
+                (pr(c), "c1".to_owned(), Some("m".to_owned()))
+            ],
+            "the fenced page's row is not written"
+        );
+        let etags: Vec<(String, String)> =
+            sqlx::query_as("SELECT page_key, etag FROM page_etags ORDER BY page_key")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let key = crate::store::jobs::page_key(&a.repo, &a.kind, a.pr_number, a.page);
+        assert_eq!(etags, [(key, "\"e-a\"".to_owned())], "only a's ETag");
+        drop(store);
+        conn.close().await.unwrap();
+    }
+
+    /// Two jobs in flight on one token; the first answered says 100 left: the other is
+    /// still in flight (99 is what may be spent), the answered one is not (not 98).
+    async fn an_answer_counts_the_others_in_flight_but_not_its_own(location: &std::path::Path) {
+        let dir = tempfile::tempdir().unwrap();
+        let Claimed { store, jobs, .. } = claimed_jobs_at(location, 2, dir).await;
+        let now = now_ms();
+        let reset_secs = now / 1000 + 60;
+        let answered = Completion {
+            rate: Some(crate::github::RateLimit {
+                limit: Some(5000),
+                remaining: Some(100),
+                reset_epoch_secs: Some(reset_secs),
+                ..Default::default()
+            }),
+            ..empty_page(Vec::new())
+        };
+        assert!(store.complete(&jobs[0], answered, now).await.unwrap());
+        let rows = store.token_rows().await.unwrap();
+        let row = &rows[0];
+        assert_eq!((row.remaining, row.reset_at), (99, Some(reset_secs * 1000)));
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_an_answer_counts_the_others_in_flight_but_not_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        an_answer_counts_the_others_in_flight_but_not_its_own(&dir.path().join("seedq.db")).await;
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn on_postgres_an_answer_counts_the_others_in_flight_but_not_its_own() {
+        let test = "on_postgres_an_answer_counts_the_others_in_flight_but_not_its_own";
+        let Some((url, _dropped)) = scratch_postgres(test).await else {
+            return;
+        };
+        an_answer_counts_the_others_in_flight_but_not_its_own(std::path::Path::new(&url)).await;
+    }
+
+    /// A claim that commits while an answer is being reconciled (its statement already
+    /// has its snapshot, and waits for the token's row) is in flight: the answer does
+    /// not count its request.
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn on_postgres_a_claim_racing_an_answer_counts_as_in_flight() {
+        use sqlx::Connection;
+        let test = "on_postgres_a_claim_racing_an_answer_counts_as_in_flight";
+        let Some((url, _dropped)) = scratch_postgres(test).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let Claimed { store, jobs, .. } = claimed_jobs_at(std::path::Path::new(&url), 3, dir).await;
+        let [a, b, x] = &jobs[..] else { unreachable!() };
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE job_queue SET state = 'queued' WHERE id = $1")
+            .bind(x.id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        // Another process claims x: its transaction holds the token's row.
+        let mut claim = conn.begin().await.unwrap();
+        sqlx::query("UPDATE job_queue SET state = 'running' WHERE id = $1")
+            .bind(x.id)
+            .execute(&mut *claim)
+            .await
+            .unwrap();
+        sqlx::query(
+            "UPDATE token_buckets SET requests = requests + 1, remaining = remaining - 1
+             WHERE bucket = 'core'",
+        )
+        .execute(&mut *claim)
+        .await
+        .unwrap();
+        let now = now_ms();
+        let reset_secs = now / 1000 + 60;
+        let answered = Completion {
+            rate: Some(crate::github::RateLimit {
+                limit: Some(5000),
+                remaining: Some(100),
+                reset_epoch_secs: Some(reset_secs),
+                ..Default::default()
+            }),
+            ..empty_page(Vec::new())
+        };
+        let store = std::sync::Arc::new(store);
+        let completing = {
+            let (store, a) = (store.clone(), a.clone());
+            tokio::spawn(async move { store.complete(&a, answered, now).await })
+        };
+        // The answer's statement takes its snapshot and waits for the row.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        claim.commit().await.unwrap();
+        assert!(completing.await.unwrap().unwrap());
+        let rows = store.token_rows().await.unwrap();
+        // In flight besides a's own: b, and x claimed meanwhile.
+        assert_eq!(rows[0].remaining, 98, "b and x are in flight");
+        let _ = b;
+        conn.close().await.unwrap();
     }
 }

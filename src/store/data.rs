@@ -7,7 +7,7 @@
 //! A page answered 304 is unchanged, so its rows count as seen (`mark_seen`).
 
 use super::jobs::json_array;
-use super::sql::{ChildPage, ChildRows, PullValues, Sql};
+use super::sql::{ChildPage, ChildRows, PageRows, PullValues, Sql};
 use super::Result;
 use crate::github::pages::{PullRow, Rows, User};
 use crate::github::Kind;
@@ -42,15 +42,32 @@ pub(super) async fn store_rows(
     round: i64,
     page: i64,
 ) -> Result<()> {
-    let pr = pr_number.unwrap_or_default();
-    let (table, items) = match rows {
-        Rows::Pulls(pulls) => {
-            for pull in pulls {
-                upsert_pull(tx, repo, pull, false).await?;
-            }
-            return Ok(());
+    if let Rows::Pulls(pulls) = rows {
+        for pull in pulls {
+            tx.upsert_pull(pull_values(repo, pull, false)).await?;
         }
-        Rows::Pull(pull) => return upsert_pull(tx, repo, pull, true).await,
+        return Ok(());
+    }
+    let pr = pr_number.unwrap_or_default();
+    match page_rows(repo, pr, rows, round, page) {
+        Some(PageRows::Pull(values)) => tx.upsert_pull(values).await,
+        Some(PageRows::Children(page, Some(items))) => tx.upsert_children(page, &items).await,
+        Some(PageRows::Children(_, None)) | None => Ok(()),
+    }
+}
+
+/// The rows of a per-PR page (`pr`), fetched as page `page` in round `round`, as one
+/// statement writes them; `None` for a list page's PRs (`Rows::Pulls`).
+pub(super) fn page_rows<'a>(
+    repo: &'a str,
+    pr: i64,
+    rows: &'a Rows,
+    round: i64,
+    page: i64,
+) -> Option<PageRows<'a>> {
+    let (table, items) = match rows {
+        Rows::Pulls(_) => return None,
+        Rows::Pull(pull) => return Some(PageRows::Pull(pull_values(repo, pull, true))),
         Rows::Commits(commits) => {
             let items = commits.iter().map(|c| {
                 let detail = c.commit.as_ref();
@@ -102,9 +119,6 @@ pub(super) async fn store_rows(
             (table, json_array(items))
         }
     };
-    let Some(items) = items else {
-        return Ok(());
-    };
     let page = ChildPage {
         rows: table,
         repo,
@@ -112,7 +126,7 @@ pub(super) async fn store_rows(
         page,
         round,
     };
-    tx.upsert_children(page, &items).await
+    Some(PageRows::Children(page, items))
 }
 
 /// Stores a list page's PRs: those in the selected `state` (open, closed or all), and of
@@ -129,21 +143,16 @@ pub(super) async fn store_listed(
         if selected || tx.pull_known(repo, pull.number).await? {
             // A REST list item has no line counts; a GraphQL one does (see `followups`).
             let with_counts = pull.additions.is_some();
-            upsert_pull(tx, repo, pull, with_counts).await?;
+            tx.upsert_pull(pull_values(repo, pull, with_counts)).await?;
         }
     }
     Ok(())
 }
 
-/// A list item lacks the line counts; only the detail (`with_counts`) sets them, so a
-/// list page fetched after the detail does not erase them.
-async fn upsert_pull(
-    tx: &mut impl Sql,
-    repo: &str,
-    pull: &PullRow,
-    with_counts: bool,
-) -> Result<()> {
-    let values = PullValues {
+/// A PR's columns. A list item lacks the line counts; only the detail (`with_counts`)
+/// sets them, so a list page fetched after the detail does not erase them.
+fn pull_values<'a>(repo: &'a str, pull: &'a PullRow, with_counts: bool) -> PullValues<'a> {
+    PullValues {
         repo,
         number: pull.number,
         title: pull.title.as_deref(),
@@ -161,6 +170,5 @@ async fn upsert_pull(
         base_ref: pull.base.as_ref().and_then(|b| b.name.as_deref()),
         head_ref: pull.head.as_ref().and_then(|h| h.name.as_deref()),
         with_counts,
-    };
-    tx.upsert_pull(values).await
+    }
 }

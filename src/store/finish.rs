@@ -11,7 +11,7 @@
 
 use super::data;
 use super::jobs::{json_array, page_key, ClaimedJob, ListMark, NewJob, Outcome, TokenEvent};
-use super::sql::{ChildPage, PageEtag, Reported, Sql};
+use super::sql::{ChildPage, FetchedPage, PageEtag, Reported, Sql};
 use super::Result;
 use crate::github::kinds::list_page;
 use crate::github::pages::Rows;
@@ -25,8 +25,9 @@ pub(super) async fn finish_in(
     outcome: &Outcome,
     now: i64,
 ) -> Result<bool> {
-    let written = match page_etag(job, outcome) {
-        Some(etag) => tx.finish_page(job.id, job.lease, &etag, now).await?,
+    let fetched = fetched_page(job, outcome);
+    let written = match &fetched {
+        Some(page) => tx.finish_page(job.id, job.lease, page, now).await?,
         None => tx.finish_job(job.id, job.lease, outcome, now).await?,
     };
     if written == 0 {
@@ -42,7 +43,9 @@ pub(super) async fn finish_in(
     } = outcome
     {
         let (rows, etag) = (rows.as_ref(), etag.as_deref());
-        store_page(tx, job, rows, etag, follow_ups).await?;
+        // A fetched per-PR page's rows went with its outcome.
+        let unstored = rows.filter(|_| fetched.is_none());
+        store_page(tx, job, rows, unstored, etag, follow_ups).await?;
         if let Some(mark) = mark {
             remember_mark(tx, job, mark).await?;
         }
@@ -51,11 +54,12 @@ pub(super) async fn finish_in(
     Ok(true)
 }
 
-/// The ETag a fetched per-PR page stores with its rows, keyed by `page_key` (a 304
-/// keeps the one stored; a list page's is its repository's mark, `remember_mark`).
-fn page_etag<'a>(job: &'a ClaimedJob, outcome: &'a Outcome) -> Option<PageEtag<'a>> {
+/// A fetched per-PR page as its outcome stores it: its rows, and its ETag keyed by
+/// `page_key` (a 304 keeps the one stored; a list page's is its repository's mark,
+/// `remember_mark`).
+fn fetched_page<'a>(job: &'a ClaimedJob, outcome: &'a Outcome) -> Option<FetchedPage<'a>> {
     let Outcome::Done {
-        rows: Some(_),
+        rows: Some(rows),
         etag,
         follow_ups,
         ..
@@ -64,13 +68,15 @@ fn page_etag<'a>(job: &'a ClaimedJob, outcome: &'a Outcome) -> Option<PageEtag<'
         return None;
     };
     let kind = job.kind.parse::<Kind>().ok()?;
-    job.pr_number?;
-    Some(PageEtag {
+    let pr = job.pr_number?;
+    let etag = PageEtag {
         key: page_key(&job.repo, &job.kind, job.pr_number, job.page),
         etag: etag.as_deref(),
         token: &job.token,
         next_url: next_page(job, kind, follow_ups),
-    })
+    };
+    let rows = data::page_rows(&job.repo, pr, rows, job.round, job.page)?;
+    Some(FetchedPage { etag, rows })
 }
 
 /// The URL of the page after `job`'s, when its answer led to one.
@@ -105,20 +111,22 @@ pub(super) async fn insert_jobs(tx: &mut impl Sql, jobs: &[NewJob], now: i64) ->
     }
 }
 
-/// The page part of `complete`: rows (or, for a 304, marking the stored ones seen), the
-/// sweep of vanished rows after an endpoint's last page, and a list's first page's
-/// high-water mark and mark. (A per-PR page's ETag went with its outcome: `page_etag`.)
+/// The page part of `complete`: the `unstored` rows (or, for a 304, marking the stored
+/// ones seen), the sweep of vanished rows after an endpoint's last page, and a list's
+/// first page's high-water mark and mark. (A fetched per-PR page's rows and ETag went
+/// with its outcome: `fetched_page`.)
 async fn store_page(
     tx: &mut impl Sql,
     job: &ClaimedJob,
     rows: Option<&Rows>,
+    unstored: Option<&Rows>,
     etag: Option<&str>,
     follow_ups: &[NewJob],
 ) -> Result<()> {
     let Ok(kind) = job.kind.parse::<Kind>() else {
         return Ok(());
     };
-    match rows {
+    match unstored {
         Some(Rows::Pulls(pulls)) => {
             data::store_listed(tx, &job.repo, pulls, &job.list_state).await?
         }
@@ -211,16 +219,21 @@ pub(super) async fn remember_mark(
 
 /// Applies a token event inside the caller's transaction: an answer's rate-limit
 /// figures and a refusal for quota concern `bucket`; a pause or a 401 the whole token.
+/// `own`: the jobs of the request answered, as a JSON array of `[id, lease]` (see
+/// `reconcile`).
 pub(super) async fn apply_token_event(
     tx: &mut impl Sql,
     fingerprint: &str,
     bucket: Bucket,
     event: &TokenEvent,
+    own: &str,
     now: i64,
 ) -> Result<()> {
     match *event {
         TokenEvent::Answered(None) => Ok(()),
-        TokenEvent::Answered(Some(ref rate)) => reconcile(tx, fingerprint, bucket, rate, now).await,
+        TokenEvent::Answered(Some(ref rate)) => {
+            reconcile(tx, fingerprint, bucket, rate, own, now).await
+        }
         TokenEvent::Exhausted { reset_at } => tx.exhaust(fingerprint, bucket, reset_at, now).await,
         TokenEvent::Paused { until } => tx.pause(fingerprint, until, now).await,
         TokenEvent::Invalid => tx.invalidate(fingerprint, now).await,
@@ -233,11 +246,19 @@ pub(super) async fn apply_token_event(
 /// the lowest `remaining` seen in the window (the freshest answer's) is exact, and
 /// replaces the estimate. A later window (larger reset) replaces what we knew; an older
 /// window's answer is stale.
+///
+/// In flight is every job running on the bucket but the answered request's own
+/// (`own`, done by then, or still running under their leases where an answer comes
+/// before its job's outcome): the answer counts those. A job is done in the
+/// transaction that reconciles its answer, so a request answered but not yet
+/// reconciled always counts as in flight: otherwise an answer older than it would
+/// raise the estimate by its request.
 async fn reconcile(
     tx: &mut impl Sql,
     fingerprint: &str,
     bucket: Bucket,
     rate: &RateLimit,
+    own: &str,
     now: i64,
 ) -> Result<()> {
     let (Some(remaining), Some(reset_at)) = (rate.remaining, rate.reset_at_ms(now)) else {
@@ -255,5 +276,5 @@ async fn reconcile(
         reset_at,
         limit: rate.limit,
     };
-    tx.reconcile(fingerprint, bucket, reported, now).await
+    tx.reconcile(fingerprint, bucket, reported, own, now).await
 }

@@ -203,7 +203,8 @@ impl Store {
         Ok(write_tx!(&self.db, |tx| 'page: {
             tx.lock_tokens().await?;
             let event = TokenEvent::Answered(rate.clone());
-            apply_token_event(tx, &job.token, job.bucket, &event, now).await?;
+            let own = serde_json::json!([[job.id, job.lease]]).to_string();
+            apply_token_event(tx, &job.token, job.bucket, &event, &own, now).await?;
             if !finish_in(tx, job, &done, now).await? {
                 break 'page None;
             }

@@ -130,7 +130,7 @@ pub(crate) struct LearnedBatch {
 }
 
 /// A PR's columns, as one upsert writes them.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct PullValues<'a> {
     pub repo: &'a str,
     pub number: i64,
@@ -304,6 +304,24 @@ pub(crate) struct PageEtag<'a> {
     pub next_url: Option<&'a str>,
 }
 
+/// A fetched per-PR page as its completion stores it (`QueueSql::finish_page`): its
+/// ETag and its rows.
+#[derive(Debug)]
+pub(crate) struct FetchedPage<'a> {
+    pub etag: PageEtag<'a>,
+    pub rows: PageRows<'a>,
+}
+
+/// A per-PR page's rows (`data::page_rows`).
+#[derive(Debug)]
+pub(crate) enum PageRows<'a> {
+    /// Child rows: `items` is a JSON array of arrays (see `DataSql::upsert_children`),
+    /// `None` for a page without any.
+    Children(ChildPage<'a>, Option<String>),
+    /// A PR's detail.
+    Pull(PullValues<'a>),
+}
+
 /// The queue: outcomes, new jobs, rescues and claims.
 pub(crate) trait QueueSql: Send {
     /// Writes a running job's outcome (its state, not its rows), guarded by its lease;
@@ -315,14 +333,15 @@ pub(crate) trait QueueSql: Send {
         outcome: &Outcome,
         now: i64,
     ) -> impl Future<Output = Result<u64>> + Send;
-    /// A running job done with a fetched page (not a 304): `finish_job`, and, when it
-    /// was written, the page's ETag remembered (`PageEtag`); one statement where
-    /// the backend can. Rows changed (0: fenced, and nothing written).
+    /// A running job done with a fetched per-PR page (not a 304): `finish_job`, and,
+    /// when it was written, the page's ETag remembered and its rows upserted
+    /// (`FetchedPage`); one statement where the backend can. Rows changed (0: fenced,
+    /// and nothing written).
     fn finish_page(
         &mut self,
         id: i64,
         lease: i64,
-        etag: &PageEtag<'_>,
+        page: &FetchedPage<'_>,
         now: i64,
     ) -> impl Future<Output = Result<u64>> + Send;
     /// Adds the jobs of `items` (see `finish::insert_jobs`) in order, skipping dedup keys
@@ -466,12 +485,14 @@ pub(crate) trait TokenSql: Send {
         fingerprint: &str,
         now: i64,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Reconciles a bucket with an answer's figures (see `finish::reconcile`).
+    /// Reconciles a bucket with an answer's figures (see `finish::reconcile`); `own`:
+    /// the answered request's jobs, `[id, lease]` pairs in a JSON array, not in flight.
     fn reconcile(
         &mut self,
         fingerprint: &str,
         bucket: Bucket,
         reported: Reported,
+        own: &str,
         now: i64,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Every token with both buckets, most REST quota first.

@@ -46,7 +46,7 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         write_tx!(&self.db, |tx| {
-            apply_token_event(tx, fingerprint, bucket, &event, now).await?
+            apply_token_event(tx, fingerprint, bucket, &event, "[]", now).await?
         });
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 use crate::store::jobs::Outcome;
 use crate::store::sql::{
-    Candidate, Lease, Leased, PageEtag, QueueSql, QueueState, ReadyJob, Servable,
+    Candidate, FetchedPage, Lease, Leased, QueueSql, QueueState, ReadyJob, Servable,
 };
 use crate::store::Result;
 use sqlx::PgConnection;
@@ -79,40 +79,13 @@ impl QueueSql for PgConnection {
         &mut self,
         id: i64,
         lease: i64,
-        etag: &PageEtag<'_>,
+        page: &FetchedPage<'_>,
         now: i64,
     ) -> Result<u64> {
-        // One statement, one round trip: the job done and, only if it was (`done`), its
-        // page's ETag stored, or forgotten when the page came without one.
-        let written = sqlx::query_scalar!(
-            r#"WITH done AS (
-                   UPDATE job_queue SET state = 'done', lease_owner = NULL,
-                       lease_expires_at = NULL, last_error = NULL, points = 0, updated_at = $1
-                   WHERE id = $2 AND lease = $3 AND state = 'running'
-                   RETURNING id),
-               kept AS (
-                   INSERT INTO page_etags (page_key, etag, token, next_url, updated_at)
-                   SELECT $4, $5, $6, $7, $1 FROM done WHERE $5::text IS NOT NULL
-                   ON CONFLICT (page_key) DO UPDATE SET etag = excluded.etag,
-                       token = excluded.token, next_url = excluded.next_url,
-                       updated_at = excluded.updated_at
-                   RETURNING 1),
-               forgotten AS (
-                   DELETE FROM page_etags
-                   WHERE page_key = $4 AND $5::text IS NULL AND EXISTS (SELECT 1 FROM done)
-                   RETURNING 1)
-               SELECT count(*) AS "written!" FROM done"#,
-            now,
-            id,
-            lease,
-            etag.key,
-            etag.etag,
-            etag.token,
-            etag.next_url
-        )
-        .fetch_one(&mut *self)
-        .await?;
-        Ok(written as u64)
+        // One statement, one round trip: the job done and, only if it was, its page's
+        // ETag stored (or forgotten when the page came without one) and its rows.
+        let finishing = super::data::Finishing::of(id, lease, &page.etag, now);
+        super::data::finish_page(self, finishing, &page.rows).await
     }
 
     async fn insert_jobs(&mut self, items: &str, now: i64) -> Result<()> {

@@ -202,6 +202,7 @@ impl TokenSql for PgConnection {
         fingerprint: &str,
         bucket: Bucket,
         reported: Reported,
+        own: &str,
         now: i64,
     ) -> Result<()> {
         let Reported {
@@ -211,11 +212,23 @@ impl TokenSql for PgConnection {
         } = reported;
         let bucket = bucket.as_str();
         // `f.n`: what is reserved in flight on the bucket (REST: one per request;
-        // GraphQL: the points of each query, held by one job of its batch).
-        sqlx::query!(
-            "WITH f(n) AS (SELECT coalesce(sum(CASE WHEN bucket = 'graphql' THEN points ELSE 1 END), 0)::bigint
+        // GraphQL: the points of each query, held by one job of its batch), as this
+        // statement's snapshot shows it. A transaction that writes the row after the
+        // snapshot and commits before the row is locked here changed what is in
+        // flight without `f.n` seeing it: a claim added a job (the estimate would come
+        // out a request too high), another answer's transaction marked its jobs done
+        // (too low, and no exact count at the end of a window). So the row is written
+        // only if it is still the version the snapshot saw (`seen`, by `xmin`), and
+        // the statement runs again, with a new snapshot, when it was not.
+        for _ in 0..RECONCILE_TRIES {
+            let written = sqlx::query!(
+            "WITH seen AS (SELECT xmin FROM token_buckets WHERE fingerprint = $5 AND bucket = $6),
+                  f(n) AS (SELECT coalesce(sum(CASE WHEN bucket = 'graphql' THEN points ELSE 1 END), 0)::bigint
                            FROM job_queue
-                           WHERE state = 'running' AND token = $5 AND bucket = $6)
+                           WHERE state = 'running' AND token = $5 AND bucket = $6
+                             AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements($7::text::jsonb) AS o(value)
+                                             WHERE (o.value ->> 0)::bigint = job_queue.id
+                                               AND (o.value ->> 1)::bigint = job_queue.lease))
              UPDATE token_buckets SET
                  remaining = CASE
                      WHEN reset_at IS NULL OR $1 > reset_at THEN GREATEST($2 - (SELECT n FROM f), 0)
@@ -231,16 +244,24 @@ impl TokenSql for PgConnection {
                  quota_limit = coalesce($3, quota_limit),
                  exhausted = CASE WHEN $2 > 0 THEN 0 ELSE exhausted END,
                  updated_at = $4
-             WHERE fingerprint = $5 AND bucket = $6",
+             WHERE fingerprint = $5 AND bucket = $6 AND xmin = (SELECT xmin FROM seen)",
             reset_at,
             remaining,
             limit,
             now,
             fingerprint,
-            bucket
+            bucket,
+            own
         )
         .execute(&mut *self)
         .await?;
+            if written.rows_affected() > 0 {
+                return Ok(());
+            }
+        }
+        // Other writers kept coming between snapshot and lock (or the token has no
+        // row): the next answer tells again.
+        tracing::debug!("an answer's figures for a token were not applied: its row kept changing");
         Ok(())
     }
 
@@ -284,3 +305,6 @@ impl TokenSql for PgConnection {
             .collect())
     }
 }
+
+/// How often a reconciliation is tried while claims change its token's row under it.
+const RECONCILE_TRIES: usize = 8;

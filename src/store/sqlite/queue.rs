@@ -3,7 +3,8 @@
 
 use crate::store::jobs::Outcome;
 use crate::store::sql::{
-    Candidate, Lease, Leased, PageEtag, QueueSql, QueueState, ReadyJob, Servable,
+    Candidate, DataSql, FetchedPage, Lease, Leased, PageEtag, PageRows, QueueSql, QueueState,
+    ReadyJob, Servable,
 };
 use crate::store::Result;
 use sqlx::SqliteConnection;
@@ -66,10 +67,11 @@ impl QueueSql for SqliteConnection {
         &mut self,
         id: i64,
         lease: i64,
-        etag: &PageEtag<'_>,
+        page: &FetchedPage<'_>,
         now: i64,
     ) -> Result<u64> {
-        // Two statements: each is a call into SQLite's thread, no round trip to a server.
+        // Several statements: each is a call into SQLite's thread, no round trip to a
+        // server.
         let written = mark_done(self, id, lease, false, now).await?;
         if written > 0 {
             let PageEtag {
@@ -77,7 +79,7 @@ impl QueueSql for SqliteConnection {
                 etag,
                 token,
                 next_url,
-            } = etag;
+            } = &page.etag;
             match etag {
                 Some(etag) => {
                     sqlx::query!(
@@ -99,6 +101,11 @@ impl QueueSql for SqliteConnection {
                         .execute(&mut *self)
                         .await?;
                 }
+            }
+            match &page.rows {
+                PageRows::Children(rows, Some(items)) => self.upsert_children(*rows, items).await?,
+                PageRows::Children(_, None) => {}
+                PageRows::Pull(values) => self.upsert_pull(*values).await?,
             }
         }
         Ok(written)

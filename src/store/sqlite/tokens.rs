@@ -189,6 +189,7 @@ impl TokenSql for SqliteConnection {
         fingerprint: &str,
         bucket: Bucket,
         reported: Reported,
+        own: &str,
         now: i64,
     ) -> Result<()> {
         let Reported {
@@ -202,7 +203,10 @@ impl TokenSql for SqliteConnection {
         sqlx::query!(
             "WITH f(n) AS (SELECT coalesce(sum(CASE WHEN bucket = 'graphql' THEN points ELSE 1 END), 0)
                            FROM job_queue
-                           WHERE state = 'running' AND token = ?5 AND bucket = ?6)
+                           WHERE state = 'running' AND token = ?5 AND bucket = ?6
+                             AND NOT EXISTS (SELECT 1 FROM json_each(?7) o
+                                             WHERE json_extract(o.value, '$[0]') = job_queue.id
+                                               AND json_extract(o.value, '$[1]') = job_queue.lease))
              UPDATE token_buckets SET
                  remaining = CASE
                      WHEN reset_at IS NULL OR ?1 > reset_at THEN max(?2 - (SELECT n FROM f), 0)
@@ -223,7 +227,8 @@ impl TokenSql for SqliteConnection {
             limit,
             now,
             fingerprint,
-            bucket
+            bucket,
+            own
         )
         .execute(&mut *self)
         .await?;
