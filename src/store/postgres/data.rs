@@ -59,172 +59,172 @@ async fn upsert_children(
 ) -> Result<u64> {
     let (repo, pr, page, round) = (p.repo, p.pr, p.page, p.round);
     let written = match p.rows {
-            ChildRows::Commits => {
-                sqlx::query_scalar!(
-                    r#"WITH done AS MATERIALIZED (
-                         SELECT CASE WHEN $6::bigint IS NULL THEN 1
-                                     ELSE seedq_finish_page($6, $7, $8, $9, $10, $11, $12) END AS written),
-                     stored AS (
-                     INSERT INTO gh_pr_commits (repo, pr_number, sha, author, author_name,
-                                                authored_at, message, page, seen_round)
-                     SELECT $1, $2, value ->> 0, value ->> 1, value ->> 2, value ->> 3,
-                            value ->> 4, $3, $4
-                     FROM jsonb_array_elements($5::text::jsonb) WITH ORDINALITY AS j(value, n)
-                     WHERE (SELECT written FROM done) = 1 ORDER BY j.n
-                     ON CONFLICT (repo, pr_number, sha) DO UPDATE SET author = excluded.author,
-                         author_name = excluded.author_name, authored_at = excluded.authored_at,
-                         message = excluded.message, page = excluded.page,
-                         seen_round = excluded.seen_round)
-                     SELECT written AS "written!" FROM done"#,
-                    repo,
-                    pr,
-                    page,
-                    round,
-                    items,
-                    f.job,
-                    f.lease,
-                    f.now,
-                    f.key,
-                    f.etag,
-                    f.token,
-                    f.next_url
-                )
-                .fetch_one(&mut *conn)
-                .await?
-            }
-            ChildRows::Reviews => {
-                sqlx::query_scalar!(
-                    r#"WITH done AS MATERIALIZED (
-                         SELECT CASE WHEN $6::bigint IS NULL THEN 1
-                                     ELSE seedq_finish_page($6, $7, $8, $9, $10, $11, $12) END AS written),
-                     stored AS (
-                     INSERT INTO gh_pr_reviews (repo, pr_number, review_id, reviewer, state,
-                                                submitted_at, page, seen_round)
-                     SELECT $1, $2, (value ->> 0)::bigint, value ->> 1, value ->> 2, value ->> 3, $3, $4
-                     FROM jsonb_array_elements($5::text::jsonb) WITH ORDINALITY AS j(value, n)
-                     WHERE (SELECT written FROM done) = 1 ORDER BY j.n
-                     ON CONFLICT (repo, pr_number, review_id) DO UPDATE SET
-                         reviewer = excluded.reviewer, state = excluded.state,
-                         submitted_at = excluded.submitted_at, page = excluded.page,
-                         seen_round = excluded.seen_round)
-                     SELECT written AS "written!" FROM done"#,
-                    repo,
-                    pr,
-                    page,
-                    round,
-                    items,
-                    f.job,
-                    f.lease,
-                    f.now,
-                    f.key,
-                    f.etag,
-                    f.token,
-                    f.next_url
-                )
-                .fetch_one(&mut *conn)
-                .await?
-            }
-            ChildRows::Files => {
-                sqlx::query_scalar!(
-                    r#"WITH done AS MATERIALIZED (
-                         SELECT CASE WHEN $6::bigint IS NULL THEN 1
-                                     ELSE seedq_finish_page($6, $7, $8, $9, $10, $11, $12) END AS written),
-                     stored AS (
-                     INSERT INTO gh_pr_files (repo, pr_number, filename, status, additions,
-                                              deletions, changes, page, seen_round)
-                     SELECT $1, $2, value ->> 0, value ->> 1, (value ->> 2)::bigint,
-                            (value ->> 3)::bigint, (value ->> 4)::bigint, $3, $4
-                     FROM jsonb_array_elements($5::text::jsonb) WITH ORDINALITY AS j(value, n)
-                     WHERE (SELECT written FROM done) = 1 ORDER BY j.n
-                     ON CONFLICT (repo, pr_number, filename) DO UPDATE SET
-                         status = excluded.status, additions = excluded.additions,
-                         deletions = excluded.deletions, changes = excluded.changes,
-                         page = excluded.page, seen_round = excluded.seen_round)
-                     SELECT written AS "written!" FROM done"#,
-                    repo,
-                    pr,
-                    page,
-                    round,
-                    items,
-                    f.job,
-                    f.lease,
-                    f.now,
-                    f.key,
-                    f.etag,
-                    f.token,
-                    f.next_url
-                )
-                .fetch_one(&mut *conn)
-                .await?
-            }
-            ChildRows::CheckRuns => {
-                sqlx::query_scalar!(
-                    r#"WITH done AS MATERIALIZED (
-                         SELECT CASE WHEN $6::bigint IS NULL THEN 1
-                                     ELSE seedq_finish_page($6, $7, $8, $9, $10, $11, $12) END AS written),
-                     stored AS (
-                     INSERT INTO gh_check_runs (repo, pr_number, head_sha, check_run_id, name,
-                                                status, conclusion, started_at, completed_at,
-                                                page, seen_round)
-                     SELECT $1, $2, value ->> 0, (value ->> 1)::bigint, value ->> 2, value ->> 3,
-                            value ->> 4, value ->> 5, value ->> 6, $3, $4
-                     FROM jsonb_array_elements($5::text::jsonb) WITH ORDINALITY AS j(value, n)
-                     WHERE (SELECT written FROM done) = 1 ORDER BY j.n
-                     ON CONFLICT (repo, pr_number, check_run_id) DO UPDATE SET
-                         head_sha = excluded.head_sha, name = excluded.name,
-                         status = excluded.status, conclusion = excluded.conclusion,
-                         started_at = excluded.started_at, completed_at = excluded.completed_at,
-                         page = excluded.page, seen_round = excluded.seen_round)
-                     SELECT written AS "written!" FROM done"#,
-                    repo,
-                    pr,
-                    page,
-                    round,
-                    items,
-                    f.job,
-                    f.lease,
-                    f.now,
-                    f.key,
-                    f.etag,
-                    f.token,
-                    f.next_url
-                )
-                .fetch_one(&mut *conn)
-                .await?
-            }
-            ChildRows::ReviewComments | ChildRows::IssueComments => {
-                let kind = p.rows.comment_kind();
-                sqlx::query_scalar!(
-                    r#"WITH done AS MATERIALIZED (
-                         SELECT CASE WHEN $7::bigint IS NULL THEN 1
-                                     ELSE seedq_finish_page($7, $8, $9, $10, $11, $12, $13) END AS written),
-                     stored AS (
-                     INSERT INTO gh_pr_comments (repo, pr_number, kind, comment_id, author,
-                                                 created_at, body, page, seen_round)
-                     SELECT $1, $2, $3, (value ->> 0)::bigint, value ->> 1, value ->> 2, value ->> 3, $4, $5
-                     FROM jsonb_array_elements($6::text::jsonb) WITH ORDINALITY AS j(value, n)
-                     WHERE (SELECT written FROM done) = 1 ORDER BY j.n
-                     ON CONFLICT (repo, kind, comment_id) DO UPDATE SET author = excluded.author,
-                         created_at = excluded.created_at, body = excluded.body,
-                         page = excluded.page, seen_round = excluded.seen_round)
-                     SELECT written AS "written!" FROM done"#,
-                    repo,
-                    pr,
-                    kind,
-                    page,
-                    round,
-                    items,
-                    f.job,
-                    f.lease,
-                    f.now,
-                    f.key,
-                    f.etag,
-                    f.token,
-                    f.next_url
-                )
-                .fetch_one(&mut *conn)
-                .await?
-            }
+        ChildRows::Commits => {
+            sqlx::query_scalar!(
+                r#"WITH done AS MATERIALIZED (
+                     SELECT CASE WHEN $6::bigint IS NULL THEN 1
+                                 ELSE seedq_finish_page($6, $7, $8, $9, $10, $11, $12) END AS written),
+                 stored AS (
+                 INSERT INTO gh_pr_commits (repo, pr_number, sha, author, author_name,
+                                            authored_at, message, page, seen_round)
+                 SELECT $1, $2, value ->> 0, value ->> 1, value ->> 2, value ->> 3,
+                        value ->> 4, $3, $4
+                 FROM jsonb_array_elements($5::text::jsonb) WITH ORDINALITY AS j(value, n)
+                 WHERE (SELECT written FROM done) = 1 ORDER BY j.n
+                 ON CONFLICT (repo, pr_number, sha) DO UPDATE SET author = excluded.author,
+                     author_name = excluded.author_name, authored_at = excluded.authored_at,
+                     message = excluded.message, page = excluded.page,
+                     seen_round = excluded.seen_round)
+                 SELECT written AS "written!" FROM done"#,
+                repo,
+                pr,
+                page,
+                round,
+                items,
+                f.job,
+                f.lease,
+                f.now,
+                f.key,
+                f.etag,
+                f.token,
+                f.next_url
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        ChildRows::Reviews => {
+            sqlx::query_scalar!(
+                r#"WITH done AS MATERIALIZED (
+                     SELECT CASE WHEN $6::bigint IS NULL THEN 1
+                                 ELSE seedq_finish_page($6, $7, $8, $9, $10, $11, $12) END AS written),
+                 stored AS (
+                 INSERT INTO gh_pr_reviews (repo, pr_number, review_id, reviewer, state,
+                                            submitted_at, page, seen_round)
+                 SELECT $1, $2, (value ->> 0)::bigint, value ->> 1, value ->> 2, value ->> 3, $3, $4
+                 FROM jsonb_array_elements($5::text::jsonb) WITH ORDINALITY AS j(value, n)
+                 WHERE (SELECT written FROM done) = 1 ORDER BY j.n
+                 ON CONFLICT (repo, pr_number, review_id) DO UPDATE SET
+                     reviewer = excluded.reviewer, state = excluded.state,
+                     submitted_at = excluded.submitted_at, page = excluded.page,
+                     seen_round = excluded.seen_round)
+                 SELECT written AS "written!" FROM done"#,
+                repo,
+                pr,
+                page,
+                round,
+                items,
+                f.job,
+                f.lease,
+                f.now,
+                f.key,
+                f.etag,
+                f.token,
+                f.next_url
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        ChildRows::Files => {
+            sqlx::query_scalar!(
+                r#"WITH done AS MATERIALIZED (
+                     SELECT CASE WHEN $6::bigint IS NULL THEN 1
+                                 ELSE seedq_finish_page($6, $7, $8, $9, $10, $11, $12) END AS written),
+                 stored AS (
+                 INSERT INTO gh_pr_files (repo, pr_number, filename, status, additions,
+                                          deletions, changes, page, seen_round)
+                 SELECT $1, $2, value ->> 0, value ->> 1, (value ->> 2)::bigint,
+                        (value ->> 3)::bigint, (value ->> 4)::bigint, $3, $4
+                 FROM jsonb_array_elements($5::text::jsonb) WITH ORDINALITY AS j(value, n)
+                 WHERE (SELECT written FROM done) = 1 ORDER BY j.n
+                 ON CONFLICT (repo, pr_number, filename) DO UPDATE SET
+                     status = excluded.status, additions = excluded.additions,
+                     deletions = excluded.deletions, changes = excluded.changes,
+                     page = excluded.page, seen_round = excluded.seen_round)
+                 SELECT written AS "written!" FROM done"#,
+                repo,
+                pr,
+                page,
+                round,
+                items,
+                f.job,
+                f.lease,
+                f.now,
+                f.key,
+                f.etag,
+                f.token,
+                f.next_url
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        ChildRows::CheckRuns => {
+            sqlx::query_scalar!(
+                r#"WITH done AS MATERIALIZED (
+                     SELECT CASE WHEN $6::bigint IS NULL THEN 1
+                                 ELSE seedq_finish_page($6, $7, $8, $9, $10, $11, $12) END AS written),
+                 stored AS (
+                 INSERT INTO gh_check_runs (repo, pr_number, head_sha, check_run_id, name,
+                                            status, conclusion, started_at, completed_at,
+                                            page, seen_round)
+                 SELECT $1, $2, value ->> 0, (value ->> 1)::bigint, value ->> 2, value ->> 3,
+                        value ->> 4, value ->> 5, value ->> 6, $3, $4
+                 FROM jsonb_array_elements($5::text::jsonb) WITH ORDINALITY AS j(value, n)
+                 WHERE (SELECT written FROM done) = 1 ORDER BY j.n
+                 ON CONFLICT (repo, pr_number, check_run_id) DO UPDATE SET
+                     head_sha = excluded.head_sha, name = excluded.name,
+                     status = excluded.status, conclusion = excluded.conclusion,
+                     started_at = excluded.started_at, completed_at = excluded.completed_at,
+                     page = excluded.page, seen_round = excluded.seen_round)
+                 SELECT written AS "written!" FROM done"#,
+                repo,
+                pr,
+                page,
+                round,
+                items,
+                f.job,
+                f.lease,
+                f.now,
+                f.key,
+                f.etag,
+                f.token,
+                f.next_url
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        ChildRows::ReviewComments | ChildRows::IssueComments => {
+            let kind = p.rows.comment_kind();
+            sqlx::query_scalar!(
+                r#"WITH done AS MATERIALIZED (
+                     SELECT CASE WHEN $7::bigint IS NULL THEN 1
+                                 ELSE seedq_finish_page($7, $8, $9, $10, $11, $12, $13) END AS written),
+                 stored AS (
+                 INSERT INTO gh_pr_comments (repo, pr_number, kind, comment_id, author,
+                                             created_at, body, page, seen_round)
+                 SELECT $1, $2, $3, (value ->> 0)::bigint, value ->> 1, value ->> 2, value ->> 3, $4, $5
+                 FROM jsonb_array_elements($6::text::jsonb) WITH ORDINALITY AS j(value, n)
+                 WHERE (SELECT written FROM done) = 1 ORDER BY j.n
+                 ON CONFLICT (repo, kind, comment_id) DO UPDATE SET author = excluded.author,
+                     created_at = excluded.created_at, body = excluded.body,
+                     page = excluded.page, seen_round = excluded.seen_round)
+                 SELECT written AS "written!" FROM done"#,
+                repo,
+                pr,
+                kind,
+                page,
+                round,
+                items,
+                f.job,
+                f.lease,
+                f.now,
+                f.key,
+                f.etag,
+                f.token,
+                f.next_url
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
     };
     Ok(written as u64)
 }
@@ -257,7 +257,7 @@ impl DataSql for PgConnection {
         let query = match p.rows {
             ChildRows::Commits => sqlx::query!(
                 "UPDATE gh_pr_commits SET seen_round = $4
-                 WHERE repo = $1 AND pr_number = $2 AND page = $3",
+             WHERE repo = $1 AND pr_number = $2 AND page = $3",
                 repo,
                 pr,
                 page,
@@ -265,7 +265,7 @@ impl DataSql for PgConnection {
             ),
             ChildRows::Reviews => sqlx::query!(
                 "UPDATE gh_pr_reviews SET seen_round = $4
-                 WHERE repo = $1 AND pr_number = $2 AND page = $3",
+             WHERE repo = $1 AND pr_number = $2 AND page = $3",
                 repo,
                 pr,
                 page,
@@ -273,7 +273,7 @@ impl DataSql for PgConnection {
             ),
             ChildRows::Files => sqlx::query!(
                 "UPDATE gh_pr_files SET seen_round = $4
-                 WHERE repo = $1 AND pr_number = $2 AND page = $3",
+             WHERE repo = $1 AND pr_number = $2 AND page = $3",
                 repo,
                 pr,
                 page,
@@ -281,7 +281,7 @@ impl DataSql for PgConnection {
             ),
             ChildRows::CheckRuns => sqlx::query!(
                 "UPDATE gh_check_runs SET seen_round = $4
-                 WHERE repo = $1 AND pr_number = $2 AND page = $3",
+             WHERE repo = $1 AND pr_number = $2 AND page = $3",
                 repo,
                 pr,
                 page,
@@ -289,7 +289,7 @@ impl DataSql for PgConnection {
             ),
             ChildRows::ReviewComments | ChildRows::IssueComments => sqlx::query!(
                 "UPDATE gh_pr_comments SET seen_round = $4
-                 WHERE repo = $1 AND pr_number = $2 AND page = $3 AND kind = $5",
+             WHERE repo = $1 AND pr_number = $2 AND page = $3 AND kind = $5",
                 repo,
                 pr,
                 page,
@@ -331,7 +331,7 @@ impl DataSql for PgConnection {
             ),
             ChildRows::ReviewComments | ChildRows::IssueComments => sqlx::query!(
                 "DELETE FROM gh_pr_comments
-                 WHERE repo = $1 AND pr_number = $2 AND kind = $3 AND seen_round < $4",
+             WHERE repo = $1 AND pr_number = $2 AND kind = $3 AND seen_round < $4",
                 repo,
                 pr,
                 kind,
