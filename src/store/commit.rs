@@ -477,6 +477,19 @@ mod tests {
         }
     }
 
+    /// An empty page whose answer says `remaining` requests are left until `reset_secs`.
+    fn answer(remaining: i64, reset_secs: i64) -> Completion {
+        Completion {
+            rate: Some(crate::github::RateLimit {
+                limit: Some(5000),
+                remaining: Some(remaining),
+                reset_epoch_secs: Some(reset_secs),
+                ..Default::default()
+            }),
+            ..empty_page(Vec::new())
+        }
+    }
+
     fn pool(store: &Store) -> &sqlx::SqlitePool {
         match &store.db {
             Db::Sqlite(db) => &db.pool,
@@ -547,24 +560,15 @@ mod tests {
             store, jobs, _dir, ..
         } = claimed_jobs(2).await;
         let now = now_ms();
-        let answer = |reset_secs: i64| Completion {
-            rate: Some(crate::github::RateLimit {
-                limit: Some(5000),
-                remaining: Some(7),
-                reset_epoch_secs: Some(reset_secs),
-                ..Default::default()
-            }),
-            ..empty_page(Vec::new())
-        };
         let before = core_remaining(&store).await;
         // Sent in the window that ended a second ago: nothing learned.
-        let stale = answer(now / 1000 - 1);
+        let stale = answer(7, now / 1000 - 1);
         assert!(store.complete(&jobs[0], stale, now).await.unwrap());
         assert_eq!(core_remaining(&store).await, before);
         // The current window's answer is taken (nothing else in flight: exactly).
         let reset_secs = now / 1000 + 60;
         assert!(store
-            .complete(&jobs[1], answer(reset_secs), now)
+            .complete(&jobs[1], answer(7, reset_secs), now)
             .await
             .unwrap());
         assert_eq!(core_remaining(&store).await, (7, Some(reset_secs * 1000)));
@@ -661,16 +665,25 @@ mod tests {
         Some((format!("{root}/{name}"), Dropped(server.clone(), name)))
     }
 
+    /// `claimed_jobs` in a scratch PostgreSQL database (its URL, and the guard that
+    /// drops it); `None` when no server answers.
+    #[cfg(feature = "postgres")]
+    async fn claimed_on_postgres(test: &str, prs: i64) -> Option<(String, impl Drop, Claimed)> {
+        let (url, dropped) = scratch_postgres(test).await?;
+        let dir = tempfile::tempdir().unwrap();
+        let claimed = claimed_jobs_at(std::path::Path::new(&url), prs, dir).await;
+        Some((url, dropped, claimed))
+    }
+
     #[cfg(feature = "postgres")]
     #[tokio::test]
     async fn on_postgres_a_page_is_written_with_its_rows_and_a_fenced_one_writes_nothing() {
         use sqlx::Connection;
         let test = "on_postgres_a_page_is_written_with_its_rows_and_a_fenced_one_writes_nothing";
-        let Some((url, _dropped)) = scratch_postgres(test).await else {
+        let Some((url, _dropped, Claimed { store, jobs, .. })) = claimed_on_postgres(test, 3).await
+        else {
             return;
         };
-        let dir = tempfile::tempdir().unwrap();
-        let Claimed { store, jobs, .. } = claimed_jobs_at(std::path::Path::new(&url), 3, dir).await;
         let [a, b, c] = &jobs[..] else { unreachable!() };
         let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
         // b's job was rescued and claimed by someone else meanwhile.
@@ -739,15 +752,7 @@ mod tests {
         let Claimed { store, jobs, .. } = claimed_jobs_at(location, 2, dir).await;
         let now = now_ms();
         let reset_secs = now / 1000 + 60;
-        let answered = Completion {
-            rate: Some(crate::github::RateLimit {
-                limit: Some(5000),
-                remaining: Some(100),
-                reset_epoch_secs: Some(reset_secs),
-                ..Default::default()
-            }),
-            ..empty_page(Vec::new())
-        };
+        let answered = answer(100, reset_secs);
         assert!(store.complete(&jobs[0], answered, now).await.unwrap());
         let rows = store.token_rows().await.unwrap();
         let row = &rows[0];
@@ -778,12 +783,13 @@ mod tests {
     async fn on_postgres_a_claim_racing_an_answer_counts_as_in_flight() {
         use sqlx::Connection;
         let test = "on_postgres_a_claim_racing_an_answer_counts_as_in_flight";
-        let Some((url, _dropped)) = scratch_postgres(test).await else {
+        let Some((url, _dropped, Claimed { store, jobs, .. })) = claimed_on_postgres(test, 3).await
+        else {
             return;
         };
-        let dir = tempfile::tempdir().unwrap();
-        let Claimed { store, jobs, .. } = claimed_jobs_at(std::path::Path::new(&url), 3, dir).await;
-        let [a, b, x] = &jobs[..] else { unreachable!() };
+        let [a, _b, x] = &jobs[..] else {
+            unreachable!()
+        };
         let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
         sqlx::query("UPDATE job_queue SET state = 'queued' WHERE id = $1")
             .bind(x.id)
@@ -806,15 +812,7 @@ mod tests {
         .unwrap();
         let now = now_ms();
         let reset_secs = now / 1000 + 60;
-        let answered = Completion {
-            rate: Some(crate::github::RateLimit {
-                limit: Some(5000),
-                remaining: Some(100),
-                reset_epoch_secs: Some(reset_secs),
-                ..Default::default()
-            }),
-            ..empty_page(Vec::new())
-        };
+        let answered = answer(100, reset_secs);
         let store = std::sync::Arc::new(store);
         let completing = {
             let (store, a) = (store.clone(), a.clone());
@@ -827,7 +825,6 @@ mod tests {
         let rows = store.token_rows().await.unwrap();
         // In flight besides a's own: b, and x claimed meanwhile.
         assert_eq!(rows[0].remaining, 98, "b and x are in flight");
-        let _ = b;
         conn.close().await.unwrap();
     }
 }
