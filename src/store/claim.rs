@@ -200,10 +200,11 @@ pub(super) async fn claim_in(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> R
 
 /// PostgreSQL, REST only: the claim in one statement, outside any transaction
 /// (`postgres::claim_rest`), so that claims hold a token's row only while they run.
-/// `None` when that statement cannot decide: no job is ready, no token took the first
-/// one, or the worker's row must be checked first. The caller then makes the claim in
-/// a transaction (`claim_in`), which says why nothing was claimed or passes over the
-/// repository.
+/// `None` when that statement cannot decide: no token took the first ready job, or the
+/// worker's row must be checked first. The caller then makes the claim in a
+/// transaction (`claim_in`), which says why nothing was claimed or passes over the
+/// repository. When no job was ready, the queue's state says what to wait for, read
+/// without locking anything (`Claim::Idle`), unless a job became ready meanwhile.
 #[cfg(feature = "postgres")]
 pub(super) async fn claim_rest_at_once(
     conn: &mut sqlx::PgConnection,
@@ -218,14 +219,21 @@ pub(super) async fn claim_rest_at_once(
     let claimed =
         super::postgres::claim_rest(conn, fingerprints, owner, expires_at, claim.reserve, now)
             .await?;
-    Ok(claimed.and_then(|c| match (c.token, c.lease) {
-        (Some(token), Some(lease)) => Some(Claim::Work(Work::Rest(c.job.claimed(
+    let Some(claimed) = claimed else {
+        let state = super::sql::QueueSql::queue_state(conn, now).await?;
+        return Ok(state.first_rest_only.is_none().then_some(Claim::Idle {
+            running: state.running,
+            next_run_at: state.next_run_at,
+        }));
+    };
+    Ok(match (claimed.token, claimed.lease) {
+        (Some(token), Some(lease)) => Some(Claim::Work(Work::Rest(claimed.job.claimed(
             lease,
             &token,
             Bucket::Core,
         )))),
         _ => None,
-    }))
+    })
 }
 
 /// How many repositories a claim passes over when no token can take their first job.

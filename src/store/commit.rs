@@ -23,7 +23,8 @@
 //!   stop the others; what its answer said about its token still counts.
 //! - A job is done in the transaction that counts its answer in its token's row: a
 //!   request answered and not yet counted is still in flight for every other
-//!   answer's reconciliation.
+//!   answer's reconciliation. (While a quarter or more of a bucket is left, a process
+//!   writes an answer's figures at most once a second in a window: `reconciled`.)
 //! - If a batch's outcomes fail, they are rolled back and each request is applied again
 //!   alone, so an error reaches only the worker whose request caused it.
 //! - A transaction that writes several token rows takes them in key order
@@ -39,6 +40,7 @@ use super::claim::{claim_in, Claim, ClaimFor};
 use super::db::{write_tx, Db};
 use super::finish::{apply_token_event, finish_in};
 use super::jobs::{BatchFeedback, ClaimedJob, Finished, Outcome, TokenEvent};
+use super::reconciled::Reconciled;
 use super::sql::Sql;
 #[cfg(feature = "postgres")]
 use super::sql::TokenSql;
@@ -70,6 +72,9 @@ pub(super) struct Request {
     feedback: Option<BatchFeedback>,
     claim: Option<ClaimFor>,
     now: i64,
+    /// Whether the answer's rate-limit figures are written (`reconciled`): decided by
+    /// the committer before the batch is applied.
+    write_figures: bool,
 }
 
 impl Request {
@@ -81,6 +86,7 @@ impl Request {
             feedback: None,
             claim: Some(claim),
             now,
+            write_figures: true,
         }
     }
 
@@ -96,6 +102,17 @@ impl Request {
             feedback: finished.feedback,
             claim,
             now,
+            write_figures: true,
+        }
+    }
+
+    /// The token and bucket of its answer's figures, and the figures; `None` when it
+    /// has none.
+    fn figures(&self) -> Option<(&str, crate::github::Bucket, &crate::github::RateLimit)> {
+        let job = &self.finishes.first()?.job;
+        match &self.token {
+            TokenEvent::Answered(Some(rate)) => Some((&job.token, job.bucket, rate)),
+            _ => None,
         }
     }
 }
@@ -166,9 +183,16 @@ async fn run(db: Db, receiver: mpsc::UnboundedReceiver<Pending>, counts: Arc<Cou
         _ => 1,
     };
     let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+    let reconciled = Arc::new(Reconciled::default());
     let mut running = tokio::task::JoinSet::new();
     for _ in 0..committers {
-        running.spawn(commit_from(db.clone(), receiver.clone(), counts.clone()));
+        let (receiver, counts) = (receiver.clone(), counts.clone());
+        running.spawn(commit_from(
+            db.clone(),
+            receiver,
+            counts,
+            reconciled.clone(),
+        ));
     }
     while running.join_next().await.is_some() {}
 }
@@ -182,9 +206,17 @@ async fn commit_from(
     db: Db,
     receiver: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>,
     counts: Arc<Counts>,
+    reconciled: Arc<Reconciled>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let committed = || counts.transactions.fetch_add(1, Ordering::Relaxed);
+    let committed = |requests: &[Request]| {
+        counts.transactions.fetch_add(1, Ordering::Relaxed);
+        for request in requests.iter().filter(|r| r.write_figures) {
+            if let Some((token, bucket, rate)) = request.figures() {
+                reconciled.written(token, bucket, rate, request.now);
+            }
+        }
+    };
     loop {
         let received = receiver.lock().await.recv_many(&mut batch, MAX_BATCH).await;
         if received == 0 {
@@ -193,11 +225,16 @@ async fn commit_from(
         counts
             .requests
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let (requests, answers): (Vec<Request>, Vec<_>) = batch.drain(..).unzip();
+        let (mut requests, answers): (Vec<Request>, Vec<_>) = batch.drain(..).unzip();
+        for request in &mut requests {
+            request.write_figures = request.figures().is_none_or(|(token, bucket, rate)| {
+                reconciled.needed(token, bucket, rate, request.now)
+            });
+        }
         if requests.len() > 1 {
             match apply(&db, &requests).await {
                 Ok(replies) => {
-                    committed();
+                    committed(&requests);
                     for (answer, reply) in answers.into_iter().zip(replies) {
                         let _ = answer.send(reply);
                     }
@@ -212,7 +249,7 @@ async fn commit_from(
         for (request, answer) in requests.iter().zip(answers) {
             let reply = apply(&db, std::slice::from_ref(request)).await;
             if reply.is_ok() {
-                committed();
+                committed(std::slice::from_ref(request));
             }
             let _ = answer.send(reply.and_then(|mut replies| replies.remove(0)));
         }
@@ -290,7 +327,9 @@ async fn token_events(tx: &mut impl Sql, request: &Request) -> Result<()> {
     let own = request.finishes.iter().map(|f| [f.job.id, f.job.lease]);
     let own = serde_json::to_string(&own.collect::<Vec<_>>()).expect("numbers serialize");
     let now = request.now;
-    apply_token_event(tx, &job.token, job.bucket, &request.token, &own, now).await?;
+    if request.write_figures {
+        apply_token_event(tx, &job.token, job.bucket, &request.token, &own, now).await?;
+    }
     if let Some((token, event)) = &request.mark_token {
         let core = crate::github::Bucket::Core;
         apply_token_event(tx, token, core, event, &own, now).await?;
@@ -773,6 +812,64 @@ mod tests {
             return;
         };
         an_answer_counts_the_others_in_flight_but_not_its_own(std::path::Path::new(&url)).await;
+    }
+
+    /// While a quarter of the limit or more is left, a window's figures are written
+    /// once and then at most once a second (`reconciled`); below a quarter, every time.
+    async fn figures_are_written_once_a_second_while_a_quarter_is_left(location: &std::path::Path) {
+        let dir = tempfile::tempdir().unwrap();
+        let Claimed { store, jobs, .. } = claimed_jobs_at(location, 4, dir).await;
+        let now = now_ms();
+        let reset_secs = now / 1000 + 60;
+        let every = crate::store::reconciled::EVERY_MS;
+        async fn remaining(store: &Store) -> i64 {
+            store.token_rows().await.unwrap()[0].remaining
+        }
+        // The window's first answer: the three others are in flight.
+        assert!(store
+            .complete(&jobs[0], answer(4000, reset_secs), now)
+            .await
+            .unwrap());
+        assert_eq!(remaining(&store).await, 3997);
+        // Soon after, in the same window: not written.
+        assert!(store
+            .complete(&jobs[1], answer(3900, reset_secs), now + 10)
+            .await
+            .unwrap());
+        assert_eq!(
+            remaining(&store).await,
+            3997,
+            "written again within a second"
+        );
+        // A second later: written (one job still in flight).
+        assert!(store
+            .complete(&jobs[2], answer(3800, reset_secs), now + every)
+            .await
+            .unwrap());
+        assert_eq!(remaining(&store).await, 3799);
+        // Under a quarter: written at once, exact with nothing in flight.
+        assert!(store
+            .complete(&jobs[3], answer(1000, reset_secs), now + every + 10)
+            .await
+            .unwrap());
+        assert_eq!(remaining(&store).await, 1000);
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_figures_are_written_once_a_second_while_a_quarter_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seedq.db");
+        figures_are_written_once_a_second_while_a_quarter_is_left(&path).await;
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn on_postgres_figures_are_written_once_a_second_while_a_quarter_is_left() {
+        let test = "on_postgres_figures_are_written_once_a_second_while_a_quarter_is_left";
+        let Some((url, _dropped)) = scratch_postgres(test).await else {
+            return;
+        };
+        figures_are_written_once_a_second_while_a_quarter_is_left(std::path::Path::new(&url)).await;
     }
 
     /// A claim that commits while an answer is being reconciled (its statement already

@@ -28,6 +28,7 @@ pub mod listings;
 mod postgres;
 mod process;
 pub mod queue;
+mod reconciled;
 pub mod rounds;
 pub mod servers;
 mod sql;
