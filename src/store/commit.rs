@@ -41,9 +41,7 @@ use super::db::{write_tx, Db};
 use super::finish::{apply_token_event, finish_in};
 use super::jobs::{BatchFeedback, ClaimedJob, Finished, Outcome, TokenEvent};
 use super::reconciled::Reconciled;
-use super::sql::Sql;
-#[cfg(feature = "postgres")]
-use super::sql::TokenSql;
+use super::sql::{Sql, TokenSql};
 use super::{Result, Store, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -133,6 +131,8 @@ pub(super) struct Committer {
     requests: mpsc::UnboundedSender<Pending>,
     /// How well requests were grouped, for the debug log at close.
     counts: Arc<Counts>,
+    /// Which answers' figures were written, and the freshest left unwritten.
+    reconciled: Arc<Reconciled>,
 }
 
 /// What the task did so far.
@@ -158,8 +158,18 @@ impl Store {
         let committer = self.committer.get_or_init(|| {
             let (requests, receiver) = mpsc::unbounded_channel();
             let counts = Arc::new(Counts::default());
-            tokio::spawn(run(self.db.clone(), receiver, counts.clone()));
-            Committer { requests, counts }
+            let reconciled = Arc::new(Reconciled::default());
+            tokio::spawn(run(
+                self.db.clone(),
+                receiver,
+                counts.clone(),
+                reconciled.clone(),
+            ));
+            Committer {
+                requests,
+                counts,
+                reconciled,
+            }
         });
         let (answer, answered) = oneshot::channel();
         let gone = || StoreError::Sql(sqlx::Error::WorkerCrashed);
@@ -169,13 +179,52 @@ impl Store {
             .map_err(|_| gone())?;
         answered.await.map_err(|_| gone())?
     }
+
+    /// Writes the freshest answer of each bucket whose figures this process left
+    /// unwritten (`reconciled`), in one transaction: called by the heartbeat and when
+    /// `work` ends, so that the token rows end as exact as if every answer had been
+    /// written. Only into the window the row is in, and not into a spent or refused
+    /// bucket: a refusal written since (by any process) is newer than the answer.
+    pub async fn write_skipped_figures(&self, now: i64) -> Result<()> {
+        let Some(committer) = self.committer.get() else {
+            return Ok(());
+        };
+        let skipped = committer.reconciled.take_skipped();
+        if skipped.is_empty() {
+            return Ok(());
+        }
+        write_tx!(&self.db, |tx| {
+            tx.lock_tokens().await?;
+            let rows = tx.token_rows().await?;
+            for (token, bucket, rate) in &skipped {
+                let Some(row) = rows.iter().find(|r| &r.fingerprint == token) else {
+                    continue;
+                };
+                let (remaining, reset_at) = match bucket {
+                    crate::github::Bucket::Core => (row.remaining, row.reset_at),
+                    crate::github::Bucket::Graphql => (row.graphql.remaining, row.graphql.reset_at),
+                };
+                if remaining <= 0 || reset_at.is_none() || reset_at != rate.reset_at_ms(now) {
+                    continue;
+                }
+                let answered = TokenEvent::Answered(Some(rate.clone()));
+                apply_token_event(tx, token, *bucket, &answered, "[]", now).await?;
+            }
+        });
+        Ok(())
+    }
 }
 
 /// The task: takes what is waiting (at least one request), applies it, answers; ends
 /// when every `Store` handle of the process is gone. On PostgreSQL, [`PG_COMMITTERS`]
 /// transactions run at once (each on its connection): while one waits for the
 /// server, the next takes what piled up meanwhile. SQLite has one writer: one at a time.
-async fn run(db: Db, receiver: mpsc::UnboundedReceiver<Pending>, counts: Arc<Counts>) {
+async fn run(
+    db: Db,
+    receiver: mpsc::UnboundedReceiver<Pending>,
+    counts: Arc<Counts>,
+    reconciled: Arc<Reconciled>,
+) {
     let committers = match db {
         #[cfg(feature = "postgres")]
         Db::Postgres(_) => PG_COMMITTERS,
@@ -183,7 +232,6 @@ async fn run(db: Db, receiver: mpsc::UnboundedReceiver<Pending>, counts: Arc<Cou
         _ => 1,
     };
     let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-    let reconciled = Arc::new(Reconciled::default());
     let mut running = tokio::task::JoinSet::new();
     for _ in 0..committers {
         let (receiver, counts) = (receiver.clone(), counts.clone());
@@ -853,6 +901,76 @@ mod tests {
             .await
             .unwrap());
         assert_eq!(remaining(&store).await, 1000);
+    }
+
+    /// An answer left unwritten is written when `work` ends: the row ends exact.
+    async fn the_last_skipped_answer_is_written_at_the_end(location: &std::path::Path) {
+        let dir = tempfile::tempdir().unwrap();
+        let Claimed { store, jobs, .. } = claimed_jobs_at(location, 2, dir).await;
+        let now = now_ms();
+        let reset_secs = now / 1000 + 60;
+        assert!(store
+            .complete(&jobs[0], answer(4000, reset_secs), now)
+            .await
+            .unwrap());
+        assert!(store
+            .complete(&jobs[1], answer(3998, reset_secs), now + 10)
+            .await
+            .unwrap());
+        let remaining = || async { store.token_rows().await.unwrap()[0].remaining };
+        assert_eq!(
+            remaining().await,
+            3999,
+            "the second answer is not written yet"
+        );
+        store.write_skipped_figures(now + 20).await.unwrap();
+        assert_eq!(remaining().await, 3998, "nothing in flight: exact");
+        store.write_skipped_figures(now + 30).await.unwrap();
+        assert_eq!(remaining().await, 3998);
+    }
+
+    /// A refusal written after an answer was left unwritten is newer: writing that
+    /// answer later must not give the bucket quota back.
+    #[tokio::test]
+    async fn a_skipped_answer_does_not_undo_a_later_refusal() {
+        let Claimed {
+            store, jobs, _dir, ..
+        } = claimed_jobs(3).await;
+        let now = now_ms();
+        let reset_secs = now / 1000 + 60;
+        for (job, left, at) in [(&jobs[0], 4000, now), (&jobs[1], 3998, now + 10)] {
+            assert!(store
+                .complete(job, answer(left, reset_secs), at)
+                .await
+                .unwrap());
+        }
+        let refused = TokenEvent::Exhausted {
+            reset_at: reset_secs * 1000,
+        };
+        assert!(store.snooze(&jobs[2], refused, now + 20).await.unwrap());
+        store.write_skipped_figures(now + 30).await.unwrap();
+        let (remaining, exhausted): (i64, i64) =
+            sqlx::query_as("SELECT remaining, exhausted FROM token_buckets WHERE bucket = 'core'")
+                .fetch_one(pool(&store))
+                .await
+                .unwrap();
+        assert_eq!((remaining, exhausted), (0, 1), "still refused");
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_the_last_skipped_answer_is_written_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        the_last_skipped_answer_is_written_at_the_end(&dir.path().join("seedq.db")).await;
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn on_postgres_the_last_skipped_answer_is_written_at_the_end() {
+        let test = "on_postgres_the_last_skipped_answer_is_written_at_the_end";
+        let Some((url, _dropped)) = scratch_postgres(test).await else {
+            return;
+        };
+        the_last_skipped_answer_is_written_at_the_end(std::path::Path::new(&url)).await;
     }
 
     #[tokio::test]

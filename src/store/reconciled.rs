@@ -13,8 +13,13 @@
 //!   window's end and the reserve depend on it;
 //! - else if [`EVERY_MS`] passed since its last write of that bucket.
 //!
+//! The freshest answer left unwritten (the latest window's lowest `remaining`) is kept
+//! and written at the next heartbeat (every 2 s) and when `work` ends
+//! (`Store::write_skipped_figures`), so that the token rows end as exact as if every
+//! answer had been written.
+//!
 //! What is remembered is only a hint, kept per process: a batch that failed is not
-//! remembered, so its retry writes the figures.
+//! remembered as written, so its retry writes the figures.
 
 use crate::github::{Bucket, RateLimit};
 use std::collections::HashMap;
@@ -32,12 +37,28 @@ struct Last {
     at: i64,
 }
 
+type Key = (String, Bucket);
+
+#[derive(Debug, Default)]
+struct Seen {
+    last: HashMap<Key, Last>,
+    /// The freshest answer not written, per bucket.
+    skipped: HashMap<Key, RateLimit>,
+}
+
 /// The buckets this process reconciled, by token fingerprint and bucket.
 #[derive(Debug, Default)]
-pub(super) struct Reconciled(Mutex<HashMap<(String, Bucket), Last>>);
+pub(super) struct Reconciled(Mutex<Seen>);
+
+/// Whether answer `a` is fresher than `b`: a later window, or less left in the same.
+fn fresher(a: &RateLimit, b: &RateLimit) -> bool {
+    let key = |r: &RateLimit| (r.reset_epoch_secs, std::cmp::Reverse(r.remaining));
+    key(a) > key(b)
+}
 
 impl Reconciled {
-    /// Whether an answer with `rate` for `token`'s `bucket` at `now` must be written.
+    /// Whether an answer with `rate` for `token`'s `bucket` at `now` must be written;
+    /// when not, it is kept as skipped (if it is the freshest).
     pub fn needed(&self, token: &str, bucket: Bucket, rate: &RateLimit, now: i64) -> bool {
         let (Some(limit), Some(remaining), Some(reset_secs)) =
             (rate.limit, rate.remaining, rate.reset_epoch_secs)
@@ -47,11 +68,16 @@ impl Reconciled {
         if remaining.saturating_mul(4) < limit {
             return true;
         }
-        let last = self.0.lock().expect("never poisoned");
-        match last.get(&(token.to_owned(), bucket)) {
+        let mut seen = self.0.lock().expect("never poisoned");
+        let key = (token.to_owned(), bucket);
+        let needed = match seen.last.get(&key) {
             Some(l) => l.reset_secs != reset_secs || now - l.at >= EVERY_MS,
             None => true,
+        };
+        if !needed && seen.skipped.get(&key).is_none_or(|s| fresher(rate, s)) {
+            seen.skipped.insert(key, rate.clone());
         }
+        needed
     }
 
     /// Remembers that an answer with `rate` was written for `token`'s `bucket` at `now`.
@@ -59,8 +85,9 @@ impl Reconciled {
         let Some(reset_secs) = rate.reset_epoch_secs else {
             return;
         };
-        let mut last = self.0.lock().expect("never poisoned");
-        let entry = last.entry((token.to_owned(), bucket)).or_insert(Last {
+        let mut seen = self.0.lock().expect("never poisoned");
+        let key = (token.to_owned(), bucket);
+        let entry = seen.last.entry(key.clone()).or_insert(Last {
             reset_secs,
             at: now,
         });
@@ -71,6 +98,22 @@ impl Reconciled {
                 at: now,
             };
         }
+        // A skipped answer this one is as fresh as needs no writing any more.
+        if seen.skipped.get(&key).is_some_and(|s| !fresher(s, rate)) {
+            seen.skipped.remove(&key);
+        }
+    }
+
+    /// The skipped answers to write, in the token rows' key order; forgotten here.
+    pub fn take_skipped(&self) -> Vec<(String, Bucket, RateLimit)> {
+        let mut seen = self.0.lock().expect("never poisoned");
+        let mut skipped: Vec<_> = seen
+            .skipped
+            .drain()
+            .map(|((token, bucket), rate)| (token, bucket, rate))
+            .collect();
+        skipped.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
+        skipped
     }
 }
 
@@ -129,5 +172,25 @@ mod tests {
         seen.written("fp", core, &rate(90, 60), 10);
         assert!(!seen.needed("fp", core, &rate(80, 61), 500));
         assert!(seen.needed("fp", core, &rate(80, 60), 500));
+    }
+
+    #[test]
+    fn the_freshest_skipped_answer_is_kept_until_one_as_fresh_is_written() {
+        let seen = Reconciled::default();
+        let core = Bucket::Core;
+        seen.written("fp", core, &rate(90, 60), 0);
+        assert!(!seen.needed("fp", core, &rate(70, 60), 10));
+        assert!(
+            !seen.needed("fp", core, &rate(80, 60), 20),
+            "an older answer"
+        );
+        assert_eq!(seen.take_skipped(), [("fp".to_owned(), core, rate(70, 60))]);
+        assert!(seen.take_skipped().is_empty(), "taken once");
+        assert!(!seen.needed("fp", core, &rate(60, 60), 30));
+        seen.written("fp", core, &rate(55, 60), 40);
+        assert!(
+            seen.take_skipped().is_empty(),
+            "a fresher answer was written"
+        );
     }
 }

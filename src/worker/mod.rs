@@ -220,7 +220,10 @@ pub async fn run(
     ctx.stop.cancel();
     let _ = heartbeat.await;
     let _ = listener.await;
-    // What the lanes learned last, for `status`.
+    // The quota the last answers showed, and what the lanes learned last, for `status`.
+    if let Err(e) = store.write_skipped_figures(now_ms()).await {
+        tracing::warn!("could not write the last answers' quota figures: {e}");
+    }
     store.heartbeat(&owner, &ctx.beat(), now_ms()).await?;
     store.deregister_worker(&owner).await?;
     if let Some(e) = first_error {
@@ -259,6 +262,10 @@ async fn heartbeat(ctx: Arc<Context>) {
         }
         if let Err(e) = ctx.store.heartbeat(&ctx.owner, &ctx.beat(), now).await {
             tracing::warn!("heartbeat failed: {e}");
+        }
+        // The answers' figures left unwritten lag the token rows by a beat at most.
+        if let Err(e) = ctx.store.write_skipped_figures(now).await {
+            tracing::warn!("could not write the last answers' quota figures: {e}");
         }
     }
 }
