@@ -23,8 +23,10 @@
 //!   stop the others; what its answer said about its token still counts.
 //! - A job is done in the transaction that counts its answer in its token's row: a
 //!   request answered and not yet counted is still in flight for every other
-//!   answer's reconciliation. (While a quarter or more of a bucket is left, a process
-//!   writes an answer's figures at most once a second in a window: `reconciled`.)
+//!   answer's reconciliation. (While a quarter or more of a bucket is left above the
+//!   reserve, a process writes an answer's figures at most once a second in a window,
+//!   and the answer written carries the lowest `remaining` left unwritten in its
+//!   window: `reconciled`.)
 //! - If a batch's outcomes fail, they are rolled back and each request is applied again
 //!   alone, so an error reaches only the worker whose request caused it.
 //! - A transaction that writes several token rows takes them in key order
@@ -275,9 +277,16 @@ async fn commit_from(
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let (mut requests, answers): (Vec<Request>, Vec<_>) = batch.drain(..).unzip();
         for request in &mut requests {
-            request.write_figures = request.figures().is_none_or(|(token, bucket, rate)| {
-                reconciled.needed(token, bucket, rate, request.now)
-            });
+            if let Some(claim) = &request.claim {
+                reconciled.reserve(claim.reserve);
+            }
+            let write = request
+                .figures()
+                .map(|(token, bucket, rate)| reconciled.to_write(token, bucket, rate, request.now));
+            request.write_figures = !matches!(write, Some(None));
+            if let Some(Some(rate)) = write {
+                request.token = TokenEvent::Answered(Some(rate));
+            }
         }
         if requests.len() > 1 {
             match apply(&db, &requests).await {
@@ -927,6 +936,34 @@ mod tests {
         assert_eq!(remaining().await, 3998, "nothing in flight: exact");
         store.write_skipped_figures(now + 30).await.unwrap();
         assert_eq!(remaining().await, 3998);
+    }
+
+    /// b's answer, left unwritten, is done and no longer in flight; a's, sent before
+    /// b's and answered after, does not count b's request: what is written for a is
+    /// b's figure, the freshest of the window, so the count is never too high.
+    #[tokio::test]
+    async fn an_older_answer_written_after_a_skipped_one_carries_the_skipped_figure() {
+        let Claimed {
+            store, jobs, _dir, ..
+        } = claimed_jobs(3).await;
+        let [x, a, b] = &jobs[..] else { unreachable!() };
+        let now = now_ms();
+        let reset_secs = now / 1000 + 60;
+        let every = crate::store::reconciled::EVERY_MS;
+        assert!(store
+            .complete(x, answer(4000, reset_secs), now)
+            .await
+            .unwrap());
+        assert_eq!(store.token_rows().await.unwrap()[0].remaining, 3998);
+        assert!(store
+            .complete(b, answer(3997, reset_secs), now + 10)
+            .await
+            .unwrap());
+        assert!(store
+            .complete(a, answer(3998, reset_secs), now + every)
+            .await
+            .unwrap());
+        assert_eq!(store.token_rows().await.unwrap()[0].remaining, 3997);
     }
 
     /// A refusal written after an answer was left unwritten is newer: writing that

@@ -9,9 +9,15 @@
 //! [`EVERY_MS`] otherwise:
 //! - always in a window it has not reconciled yet (a new reset), and for an answer
 //!   without all of limit, remaining and reset;
-//! - always once less than a quarter of the limit is left, where the exact count at a
-//!   window's end and the reserve depend on it;
+//! - always once less than a quarter of the limit is left above the process's
+//!   `--reserve`, where the exact count at a window's end and the reserve depend on it;
 //! - else if [`EVERY_MS`] passed since its last write of that bucket.
+//!
+//! An answer left unwritten is done, no longer in flight for the next answer's
+//! reconciliation, although an answer written after it may be older (sent before it,
+//! answered later) and not count its request. So the answer written carries the
+//! freshest one left unwritten in its window (the lowest `remaining`) instead of its
+//! own when that is fresher: the count then errs low, never high.
 //!
 //! The freshest answer left unwritten (the latest window's lowest `remaining`) is kept
 //! and written at the next heartbeat (every 2 s) and when `work` ends
@@ -44,6 +50,8 @@ struct Seen {
     last: HashMap<Key, Last>,
     /// The freshest answer not written, per bucket.
     skipped: HashMap<Key, RateLimit>,
+    /// The process's `--reserve`, as its claims state it.
+    reserve: i64,
 }
 
 /// The buckets this process reconciled, by token fingerprint and bucket.
@@ -57,27 +65,45 @@ fn fresher(a: &RateLimit, b: &RateLimit) -> bool {
 }
 
 impl Reconciled {
-    /// Whether an answer with `rate` for `token`'s `bucket` at `now` must be written;
-    /// when not, it is kept as skipped (if it is the freshest).
-    pub fn needed(&self, token: &str, bucket: Bucket, rate: &RateLimit, now: i64) -> bool {
-        let (Some(limit), Some(remaining), Some(reset_secs)) =
+    /// Notes the process's `--reserve` (its claims carry it).
+    pub fn reserve(&self, reserve: i64) {
+        self.0.lock().expect("never poisoned").reserve = reserve;
+    }
+
+    /// What to write for an answer with `rate` for `token`'s `bucket` at `now`: `None`
+    /// when nothing (the answer is kept as skipped if it is the freshest), else `rate`
+    /// or, when fresher, the answer skipped last in its window.
+    pub fn to_write(
+        &self,
+        token: &str,
+        bucket: Bucket,
+        rate: &RateLimit,
+        now: i64,
+    ) -> Option<RateLimit> {
+        let (Some(limit), Some(_), Some(reset_secs)) =
             (rate.limit, rate.remaining, rate.reset_epoch_secs)
         else {
-            return true;
+            return Some(rate.clone());
         };
-        if remaining.saturating_mul(4) < limit {
-            return true;
-        }
         let mut seen = self.0.lock().expect("never poisoned");
         let key = (token.to_owned(), bucket);
-        let needed = match seen.last.get(&key) {
+        let freshest = match seen.skipped.get(&key) {
+            Some(s) if s.reset_epoch_secs == Some(reset_secs) && fresher(s, rate) => s,
+            _ => rate,
+        };
+        let remaining = freshest.remaining.unwrap_or_default();
+        let near = remaining.saturating_sub(seen.reserve).saturating_mul(4) < limit;
+        let due = match seen.last.get(&key) {
             Some(l) => l.reset_secs != reset_secs || now - l.at >= EVERY_MS,
             None => true,
         };
-        if !needed && seen.skipped.get(&key).is_none_or(|s| fresher(rate, s)) {
+        if near || due {
+            return Some(freshest.clone());
+        }
+        if seen.skipped.get(&key).is_none_or(|s| fresher(rate, s)) {
             seen.skipped.insert(key, rate.clone());
         }
-        needed
+        None
     }
 
     /// Remembers that an answer with `rate` was written for `token`'s `bucket` at `now`.
@@ -130,38 +156,59 @@ mod tests {
         }
     }
 
+    /// Whether an answer is written (`to_write` says what).
+    fn needed(seen: &Reconciled, token: &str, bucket: Bucket, rate: &RateLimit, now: i64) -> bool {
+        seen.to_write(token, bucket, rate, now).is_some()
+    }
+
     #[test]
     fn a_window_is_written_once_a_second_while_a_quarter_is_left() {
         let seen = Reconciled::default();
         let (core, t) = (Bucket::Core, "fp");
-        assert!(seen.needed(t, core, &rate(90, 60), 0), "first answer");
+        assert!(needed(&seen, t, core, &rate(90, 60), 0), "first answer");
         seen.written(t, core, &rate(90, 60), 0);
         assert!(
-            !seen.needed(t, core, &rate(80, 60), 500),
+            !needed(&seen, t, core, &rate(89, 60), 500),
             "same window, soon after"
         );
         assert!(
-            seen.needed(t, core, &rate(80, 60), EVERY_MS),
+            needed(&seen, t, core, &rate(80, 60), EVERY_MS),
             "a second later"
         );
-        assert!(seen.needed(t, core, &rate(80, 61), 500), "a new window");
+        assert!(needed(&seen, t, core, &rate(80, 61), 500), "a new window");
         assert!(
-            seen.needed(t, core, &rate(24, 60), 500),
+            needed(&seen, t, core, &rate(24, 60), 500),
             "under a quarter left"
         );
+        let graphql = Bucket::Graphql;
         assert!(
-            seen.needed(t, Bucket::Graphql, &rate(80, 60), 500),
+            needed(&seen, t, graphql, &rate(80, 60), 500),
             "another bucket"
         );
         assert!(
-            seen.needed("other", core, &rate(80, 60), 500),
+            needed(&seen, "other", core, &rate(80, 60), 500),
             "another token"
         );
         let unknown = RateLimit {
             limit: None,
             ..rate(80, 60)
         };
-        assert!(seen.needed(t, core, &unknown, 500), "no limit given");
+        assert!(needed(&seen, t, core, &unknown, 500), "no limit given");
+    }
+
+    #[test]
+    fn the_quarter_is_counted_above_the_reserve() {
+        let seen = Reconciled::default();
+        let core = Bucket::Core;
+        seen.written("fp", core, &rate(90, 60), 0);
+        assert!(!needed(&seen, "fp", core, &rate(50, 60), 10));
+        seen.reserve(30);
+        assert!(
+            needed(&seen, "fp", core, &rate(50, 60), 20),
+            "20 above the reserve"
+        );
+        seen.written("fp", core, &rate(50, 60), 20);
+        assert!(!needed(&seen, "fp", core, &rate(60, 60), 30), "30 above it");
     }
 
     #[test]
@@ -170,8 +217,8 @@ mod tests {
         let core = Bucket::Core;
         seen.written("fp", core, &rate(90, 61), 0);
         seen.written("fp", core, &rate(90, 60), 10);
-        assert!(!seen.needed("fp", core, &rate(80, 61), 500));
-        assert!(seen.needed("fp", core, &rate(80, 60), 500));
+        assert!(!needed(&seen, "fp", core, &rate(80, 61), 500));
+        assert!(needed(&seen, "fp", core, &rate(80, 60), 500));
     }
 
     #[test]
@@ -179,18 +226,32 @@ mod tests {
         let seen = Reconciled::default();
         let core = Bucket::Core;
         seen.written("fp", core, &rate(90, 60), 0);
-        assert!(!seen.needed("fp", core, &rate(70, 60), 10));
+        assert!(!needed(&seen, "fp", core, &rate(70, 60), 10));
         assert!(
-            !seen.needed("fp", core, &rate(80, 60), 20),
+            !needed(&seen, "fp", core, &rate(80, 60), 20),
             "an older answer"
         );
         assert_eq!(seen.take_skipped(), [("fp".to_owned(), core, rate(70, 60))]);
         assert!(seen.take_skipped().is_empty(), "taken once");
-        assert!(!seen.needed("fp", core, &rate(60, 60), 30));
+        assert!(!needed(&seen, "fp", core, &rate(60, 60), 30));
         seen.written("fp", core, &rate(55, 60), 40);
         assert!(
             seen.take_skipped().is_empty(),
             "a fresher answer was written"
         );
+    }
+
+    #[test]
+    fn an_answer_written_carries_the_fresher_one_skipped_in_its_window() {
+        let seen = Reconciled::default();
+        let core = Bucket::Core;
+        seen.written("fp", core, &rate(90, 60), 0);
+        assert!(!needed(&seen, "fp", core, &rate(70, 60), 10));
+        // Sent before the one skipped, answered after it, a second later.
+        let written = seen.to_write("fp", core, &rate(71, 60), EVERY_MS);
+        assert_eq!(written, Some(rate(70, 60)));
+        // A new window's answer is its own.
+        let new_window = seen.to_write("fp", core, &rate(95, 61), EVERY_MS + 20);
+        assert_eq!(new_window, Some(rate(95, 61)));
     }
 }
