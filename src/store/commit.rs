@@ -721,6 +721,28 @@ mod tests {
         }
     }
 
+    /// `on_both!(sqlite_test, postgres_test, body)`: `body(location)` as a test on a
+    /// SQLite file, and as one on a scratch PostgreSQL database (a line and no test
+    /// where no server answers).
+    macro_rules! on_both {
+        ($sqlite:ident, $postgres:ident, $body:ident) => {
+            #[tokio::test]
+            async fn $sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                $body(&dir.path().join("seedq.db")).await;
+            }
+
+            #[cfg(feature = "postgres")]
+            #[tokio::test]
+            async fn $postgres() {
+                let Some((url, _dropped)) = scratch_postgres(stringify!($postgres)).await else {
+                    return;
+                };
+                $body(std::path::Path::new(&url)).await;
+            }
+        };
+    }
+
     /// A database of this test's own on the PostgreSQL server of the tests
     /// (`SEEDQ_TEST_POSTGRES`), dropped by the returned guard; `None`, and one line
     /// said, when no server answers.
@@ -855,21 +877,11 @@ mod tests {
         assert_eq!((row.remaining, row.reset_at), (99, Some(reset_secs * 1000)));
     }
 
-    #[tokio::test]
-    async fn on_sqlite_an_answer_counts_the_others_in_flight_but_not_its_own() {
-        let dir = tempfile::tempdir().unwrap();
-        an_answer_counts_the_others_in_flight_but_not_its_own(&dir.path().join("seedq.db")).await;
-    }
-
-    #[cfg(feature = "postgres")]
-    #[tokio::test]
-    async fn on_postgres_an_answer_counts_the_others_in_flight_but_not_its_own() {
-        let test = "on_postgres_an_answer_counts_the_others_in_flight_but_not_its_own";
-        let Some((url, _dropped)) = scratch_postgres(test).await else {
-            return;
-        };
-        an_answer_counts_the_others_in_flight_but_not_its_own(std::path::Path::new(&url)).await;
-    }
+    on_both!(
+        on_sqlite_an_answer_counts_the_others_in_flight_but_not_its_own,
+        on_postgres_an_answer_counts_the_others_in_flight_but_not_its_own,
+        an_answer_counts_the_others_in_flight_but_not_its_own
+    );
 
     /// While a quarter of the limit or more is left, a window's figures are written
     /// once and then at most once a second (`reconciled`); below a quarter, every time.
@@ -994,38 +1006,17 @@ mod tests {
         assert_eq!((remaining, exhausted), (0, 1), "still refused");
     }
 
-    #[tokio::test]
-    async fn on_sqlite_the_last_skipped_answer_is_written_at_the_end() {
-        let dir = tempfile::tempdir().unwrap();
-        the_last_skipped_answer_is_written_at_the_end(&dir.path().join("seedq.db")).await;
-    }
+    on_both!(
+        on_sqlite_the_last_skipped_answer_is_written_at_the_end,
+        on_postgres_the_last_skipped_answer_is_written_at_the_end,
+        the_last_skipped_answer_is_written_at_the_end
+    );
 
-    #[cfg(feature = "postgres")]
-    #[tokio::test]
-    async fn on_postgres_the_last_skipped_answer_is_written_at_the_end() {
-        let test = "on_postgres_the_last_skipped_answer_is_written_at_the_end";
-        let Some((url, _dropped)) = scratch_postgres(test).await else {
-            return;
-        };
-        the_last_skipped_answer_is_written_at_the_end(std::path::Path::new(&url)).await;
-    }
-
-    #[tokio::test]
-    async fn on_sqlite_figures_are_written_once_a_second_while_a_quarter_is_left() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("seedq.db");
-        figures_are_written_once_a_second_while_a_quarter_is_left(&path).await;
-    }
-
-    #[cfg(feature = "postgres")]
-    #[tokio::test]
-    async fn on_postgres_figures_are_written_once_a_second_while_a_quarter_is_left() {
-        let test = "on_postgres_figures_are_written_once_a_second_while_a_quarter_is_left";
-        let Some((url, _dropped)) = scratch_postgres(test).await else {
-            return;
-        };
-        figures_are_written_once_a_second_while_a_quarter_is_left(std::path::Path::new(&url)).await;
-    }
+    on_both!(
+        on_sqlite_figures_are_written_once_a_second_while_a_quarter_is_left,
+        on_postgres_figures_are_written_once_a_second_while_a_quarter_is_left,
+        figures_are_written_once_a_second_while_a_quarter_is_left
+    );
 
     /// A claim that commits while an answer is being reconciled (its statement already
     /// has its snapshot, and waits for the token's row) is in flight: the answer does
