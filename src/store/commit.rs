@@ -342,9 +342,7 @@ async fn apply_in(tx: &mut impl Sql, requests: &[Request]) -> Result<Vec<Reply>>
     let written = finish_all(tx, requests).await?;
     // Every request spends or credits some token: lock them all first, in one order.
     tx.lock_tokens().await?;
-    for request in requests {
-        token_events(tx, request).await?;
-    }
+    token_events(tx, requests).await?;
     let mut replies = Vec::with_capacity(requests.len());
     for (request, written) in requests.iter().zip(written) {
         let claim = match claim_of(request, written) {
@@ -374,24 +372,69 @@ async fn finish_all(tx: &mut impl Sql, requests: &[Request]) -> Result<Vec<usize
     Ok(written)
 }
 
-/// What `request`'s answer said about its token (and its list mark's). It is about the
-/// token whoever holds the jobs now, so it counts even when every job of the request
-/// was taken over (an answer from a window that has ended counts for nothing).
-async fn token_events(tx: &mut impl Sql, request: &Request) -> Result<()> {
-    let Some(job) = request.finishes.first().map(|f| &f.job) else {
-        return Ok(());
-    };
-    let own = request.finishes.iter().map(|f| [f.job.id, f.job.lease]);
-    let own = serde_json::to_string(&own.collect::<Vec<_>>()).expect("numbers serialize");
-    let now = request.now;
-    if request.write_figures {
-        apply_token_event(tx, &job.token, job.bucket, &request.token, &own, now).await?;
-    }
-    if let Some((token, event)) = &request.mark_token {
-        let core = crate::github::Bucket::Core;
-        apply_token_event(tx, token, core, event, &own, now).await?;
+/// What each request's answer said about its token (and its list mark's). It is about
+/// the token whoever holds the jobs now, so it counts even when every job of the
+/// request was taken over (an answer from a window that has ended counts for
+/// nothing). Written in the order of the token rows' keys (fingerprint, then bucket),
+/// the order every transaction that writes several of them takes them in: a batch
+/// mixes REST and GraphQL answers and list marks (a GraphQL answer's row, then a mark's
+/// `core` row of another token), and written in the requests' order two transactions
+/// could each hold a row the other waits for.
+async fn token_events(tx: &mut impl Sql, requests: &[Request]) -> Result<()> {
+    for write in token_writes(requests) {
+        let TokenWrite {
+            token,
+            bucket,
+            event,
+            own,
+            now,
+        } = write;
+        apply_token_event(tx, token, bucket, event, &own, now).await?;
     }
     Ok(())
+}
+
+/// One token event to write: on `token`'s `bucket` row (`own`: see `apply_token_event`).
+#[derive(Debug)]
+struct TokenWrite<'a> {
+    token: &'a str,
+    bucket: crate::github::Bucket,
+    event: &'a TokenEvent,
+    own: Arc<String>,
+    now: i64,
+}
+
+/// The token events of `requests`, in the order of the rows' keys.
+fn token_writes(requests: &[Request]) -> Vec<TokenWrite<'_>> {
+    let mut writes = Vec::new();
+    for request in requests {
+        let Some(job) = request.finishes.first().map(|f| &f.job) else {
+            continue;
+        };
+        let own = request.finishes.iter().map(|f| [f.job.id, f.job.lease]);
+        let own = serde_json::to_string(&own.collect::<Vec<_>>()).expect("numbers serialize");
+        let own = Arc::new(own);
+        if request.write_figures {
+            writes.push(TokenWrite {
+                token: &job.token,
+                bucket: job.bucket,
+                event: &request.token,
+                own: own.clone(),
+                now: request.now,
+            });
+        }
+        if let Some((token, event)) = &request.mark_token {
+            writes.push(TokenWrite {
+                token,
+                bucket: crate::github::Bucket::Core,
+                event,
+                own,
+                now: request.now,
+            });
+        }
+    }
+    writes.sort_by(|a, b| (a.token, a.bucket.as_str()).cmp(&(b.token, b.bucket.as_str())));
+    writes
 }
 
 /// The claim to make for `request`: none when it has none, or when it finished jobs
@@ -434,11 +477,7 @@ async fn apply_postgres(db: &super::postgres::Db, requests: &[Request]) -> Resul
             // Last, so that the token rows are held only until COMMIT; in the order of
             // their keys, so that two transactions never wait on each other in a
             // circle.
-            let mut by_token: Vec<&Request> = requests.iter().collect();
-            by_token.sort_by_key(|r| r.finishes.first().map(|f| f.job.token.as_str()));
-            for request in by_token {
-                token_events(tx, request).await?;
-            }
+            token_events(tx, requests).await?;
             written
         })?,
         false => vec![0; requests.len()],
@@ -719,6 +758,53 @@ mod tests {
             Claim::Work(Work::Rest(job)) => assert_eq!(job.pr_number, Some(7)),
             other => panic!("expected the new job, got {other:?}"),
         }
+    }
+
+    /// A batch's token events are written in the order of the rows' keys (fingerprint,
+    /// then bucket), as `lock_tokens` takes them: a GraphQL answer on token b, a REST
+    /// answer on b and a list mark on a's `core` row, sent in that order, are written
+    /// a/core, b/core, b/graphql. In the order sent, a transaction holding b/graphql
+    /// and waiting for b/core deadlocked with claims locking every row (seen in the
+    /// PostgreSQL server's log during the benchmark).
+    #[test]
+    fn token_events_are_written_in_the_order_of_the_rows_keys() {
+        use crate::github::Bucket;
+        let job = |id: i64, token: &str, bucket: Bucket| ClaimedJob {
+            id,
+            lease: 1,
+            repo: "o/r".into(),
+            kind: "commits".into(),
+            pr_number: Some(id),
+            page: 1,
+            url: String::new(),
+            cursor: None,
+            attempts: 1,
+            max_attempts: 5,
+            endpoints: "[]".into(),
+            token: token.into(),
+            bucket,
+            round: 1,
+            etag: None,
+            etag_next: None,
+            list_since: None,
+            list_limit: None,
+            list_state: "all".into(),
+        };
+        let answered = || TokenEvent::Answered(None);
+        let request = |job: ClaimedJob, mark: Option<&str>| {
+            let mut finished = Finished::new(vec![(job, Outcome::snoozed(0))], answered());
+            finished.mark_token = mark.map(|t| (t.to_owned(), answered()));
+            Request::finish(finished, None, 0)
+        };
+        let requests = [
+            request(job(1, "bb", Bucket::Graphql), Some("aa")),
+            request(job(2, "bb", Bucket::Core), None),
+        ];
+        let order: Vec<(&str, &str)> = token_writes(&requests)
+            .iter()
+            .map(|w| (w.token, w.bucket.as_str()))
+            .collect();
+        assert_eq!(order, [("aa", "core"), ("bb", "core"), ("bb", "graphql")]);
     }
 
     /// `on_both!(sqlite_test, postgres_test, body)`: `body(location)` as a test on a
