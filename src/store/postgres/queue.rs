@@ -264,10 +264,15 @@ impl QueueSql for PgConnection {
         limit: i64,
         now: i64,
     ) -> Result<Vec<Candidate>> {
+        // The PR's size by a lookup per candidate on its key: planned as a join (the
+        // plan is made once per connection, often while the tables are still nearly
+        // empty), the server compared each candidate with every PR of the repository,
+        // 0.3 s per claim at 5,000 PRs, with every token row locked.
         let rows = sqlx::query!(
-            r#"SELECT q.id, q.kind, q.page, p.changed_files AS "changed_files?"
+            r#"SELECT q.id, q.kind, q.page,
+                      (SELECT p.changed_files FROM gh_pulls p
+                       WHERE p.repo = q.repo AND p.number = q.pr_number) AS "changed_files?"
                FROM job_queue q
-               LEFT JOIN gh_pulls p ON p.repo = q.repo AND p.number = q.pr_number
                WHERE q.state = 'queued' AND q.run_at <= $1 AND q.repo = $2
                  AND q.rest_only = 0 AND q.kind <> 'pulls'
                ORDER BY q.priority, q.id LIMIT $3
