@@ -41,7 +41,7 @@ fn units(stats: &Stats) -> u64 {
 }
 
 /// Connection pages the fake served more than once.
-fn refetched(stats: &Stats) -> u64 {
+pub fn refetched(stats: &Stats) -> u64 {
     stats
         .graphql_items_served
         .values()

@@ -29,6 +29,9 @@ pub fn part(table: &mut Table, broken: &mut Vec<String>, seedq: &Path, short: bo
     for processes in [1, 3] {
         queue_overhead(table, broken, seedq, prs, processes);
     }
+    for processes in [1, 3] {
+        queue_overhead_graphql(table, broken, seedq, prs, processes);
+    }
     shared_quota(table, broken, seedq, if short { 2 } else { 4 });
     copy_to(table, broken, seedq, if short { 4000 } else { 20000 });
 }
@@ -82,6 +85,70 @@ fn queue_overhead(
             "{:.2} KB ({:.1} MB)",
             run.db_bytes as f64 / 1024.0 / prs as f64,
             run.db_bytes as f64 / 1048576.0
+        ),
+        String::new(),
+        String::new(),
+    );
+}
+
+/// The same, through GraphQL (`--api auto`, `work`'s default): a query fetches the
+/// pages of dozens of PRs, and its jobs are claimed, leased and finished together.
+/// Jobs per second in the queue's own unit (a job is a page of one PR's endpoint, or
+/// a list page, whichever API fetches it).
+fn queue_overhead_graphql(
+    table: &mut Table,
+    broken: &mut Vec<String>,
+    seedq: &Path,
+    prs: u32,
+    processes: usize,
+) {
+    let name = format!("bench/gql{prs}");
+    let fake = FakeGithub::spawn(FakeConfig {
+        repos: vec![RepoSpec::new(&name, prs)],
+        limit: u32::MAX,
+        graphql_limit: u32::MAX,
+        record_requests: false,
+        ..FakeConfig::default()
+    });
+    let setup = Setup {
+        processes,
+        ..POSTGRES
+    };
+    let run = Run::new(seedq, &fake.url(), 4, setup.database()).enqueued(&name);
+    let seed = super::work(&run, &["--api", "auto"], processes);
+    let stats = fake.stats();
+    drop(fake);
+    let jobs = count(&run, "SELECT count(*) FROM job_queue WHERE state = 'done'");
+    let all = count(&run, "SELECT count(*) FROM job_queue");
+    let refetched = super::graphql::refetched(&stats);
+    if jobs != all || refetched > 0 || stats.graphql_timeouts > 0 {
+        broken.push(format!(
+            "PostgreSQL through GraphQL, {processes} process(es): {jobs} of {all} jobs done, \
+             {refetched} pages fetched twice, {} timeouts",
+            stats.graphql_timeouts
+        ));
+    }
+    table.section(&format!(
+        "PostgreSQL through GraphQL (--api auto), unlimited quota, no latency: {prs} PRs, \
+         4 tokens, {processes} × seedq work"
+    ));
+    table.row(
+        "jobs done / GraphQL queries / pages fetched twice",
+        format!("{jobs} / {} / {refetched}", stats.graphql_queries),
+        format!("{all} / – / 0"),
+        String::new(),
+    );
+    table.row(
+        "queue overhead (all processes, server included)",
+        format!("{:.0} jobs/s", jobs as f64 / seed.work_wall.as_secs_f64()),
+        "≥ 2000 jobs/s".into(),
+        String::new(),
+    );
+    table.row(
+        "CPU time of seedq work per job",
+        format!(
+            "{:.0} µs",
+            seed.cpu.as_secs_f64() * 1e6 / jobs.max(1) as f64
         ),
         String::new(),
         String::new(),
