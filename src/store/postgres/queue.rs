@@ -164,8 +164,19 @@ impl QueueSql for PgConnection {
         // The job with the ETag its page got in an earlier round (key: `page_key`).
         let job = sqlx::query_as!(
             ReadyJob,
-            r#"SELECT q.id, q.repo, q.kind, q.pr_number, q.page, q.url, q.cursor,
-                      q.rest_only = 1 AS "rest_only!", q.attempts, q.max_attempts, q.round,
+            r#"WITH q AS (
+                   SELECT q.id, q.repo, q.kind, q.pr_number, q.page, q.url, q.cursor,
+                          q.rest_only, q.attempts, q.max_attempts, q.round
+                   FROM job_queue q
+                   WHERE q.state = 'queued' AND q.run_at <= $1
+                     AND (($2 AND q.rest_only = 0) OR ($3 AND (q.rest_only = 1 OR $4)))
+                     AND q.repo NOT IN (SELECT jsonb_array_elements_text($5::text::jsonb))
+                   ORDER BY q.priority, q.id LIMIT 1
+                   FOR UPDATE SKIP LOCKED)
+               SELECT q.id AS "id!", q.repo AS "repo!", q.kind AS "kind!", q.pr_number,
+                      q.page AS "page!", q.url AS "url!", q.cursor,
+                      q.rest_only = 1 AS "rest_only!", q.attempts AS "attempts!",
+                      q.max_attempts AS "max_attempts!", q.round AS "round!",
                       r.endpoints, r.round_since, r.pr_limit, r.pr_state, r.gql_batch,
                       r.list_etag IS NULL AS "unmarked!",
                       coalesce(e.etag, CASE WHEN q.url = r.list_etag_url THEN r.list_etag END)
@@ -173,15 +184,10 @@ impl QueueSql for PgConnection {
                       coalesce(e.token, CASE WHEN q.url = r.list_etag_url THEN r.list_etag_token END)
                           AS "etag_token?",
                       e.next_url AS "etag_next?"
-               FROM job_queue q JOIN repos r ON r.name = q.repo
+               FROM q JOIN repos r ON r.name = q.repo
                LEFT JOIN page_etags e
                    ON e.page_key = q.repo || '|' || q.kind || '|'
-                                   || coalesce(q.pr_number::text, '') || '|' || q.page::text
-               WHERE q.state = 'queued' AND q.run_at <= $1
-                 AND (($2 AND q.rest_only = 0) OR ($3 AND (q.rest_only = 1 OR $4)))
-                 AND q.repo NOT IN (SELECT jsonb_array_elements_text($5::text::jsonb))
-               ORDER BY q.priority, q.id LIMIT 1
-               FOR UPDATE OF q SKIP LOCKED"#,
+                                   || coalesce(q.pr_number::text, '') || '|' || q.page::text"#,
             now,
             graphql,
             rest,
@@ -380,7 +386,14 @@ pub(crate) async fn claim_rest(
     now: i64,
 ) -> Result<Option<Claimed>> {
     let row = sqlx::query!(
-        r#"WITH job AS (
+        r#"WITH picked AS (
+               SELECT q.id, q.repo, q.kind, q.pr_number, q.page, q.url, q.cursor,
+                      q.rest_only, q.attempts, q.max_attempts, q.round
+               FROM job_queue q
+               WHERE q.state = 'queued' AND q.run_at <= $1
+               ORDER BY q.priority, q.id LIMIT 1
+               FOR UPDATE SKIP LOCKED),
+           job AS (
                SELECT q.id, q.repo, q.kind, q.pr_number, q.page, q.url, q.cursor,
                       q.rest_only = 1 AS rest_only, q.attempts, q.max_attempts, q.round,
                       r.endpoints, r.round_since, r.pr_limit, r.pr_state, r.gql_batch,
@@ -390,13 +403,10 @@ pub(crate) async fn claim_rest(
                       coalesce(e.token, CASE WHEN q.url = r.list_etag_url THEN r.list_etag_token END)
                           AS etag_token,
                       e.next_url AS etag_next
-               FROM job_queue q JOIN repos r ON r.name = q.repo
+               FROM picked q JOIN repos r ON r.name = q.repo
                LEFT JOIN page_etags e
                    ON e.page_key = q.repo || '|' || q.kind || '|'
-                                   || coalesce(q.pr_number::text, '') || '|' || q.page::text
-               WHERE q.state = 'queued' AND q.run_at <= $1
-               ORDER BY q.priority, q.id LIMIT 1
-               FOR UPDATE OF q SKIP LOCKED),
+                                   || coalesce(q.pr_number::text, '') || '|' || q.page::text),
            usable AS (
                SELECT b.fingerprint, b.requests,
                       CASE WHEN b.reset_at IS NOT NULL AND b.reset_at <= $1 THEN b.quota_limit
