@@ -171,7 +171,8 @@ pub(super) async fn claim_in(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> R
     loop {
         let exclude = serde_json::to_string(&passed_over).expect("strings serialize");
         let Some(job) = tx.next_ready(servable, &exclude, now).await? else {
-            return nothing_claimable(tx, claim, now).await;
+            let found_none = passed_over.is_empty().then_some(servable);
+            return nothing_claimable(tx, claim, found_none, now).await;
         };
         let repo = job.repo.clone();
         if servable.graphql && !job.rest_only {
@@ -192,7 +193,7 @@ pub(super) async fn claim_in(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> R
             continue;
         }
         if passed_over.len() >= MAX_PASSED_OVER {
-            return nothing_claimable(tx, claim, now).await;
+            return nothing_claimable(tx, claim, None, now).await;
         }
         passed_over.push(repo);
     }
@@ -294,9 +295,25 @@ async fn ensure_registered(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> Res
     Ok(())
 }
 
+/// How soon a claim looks again when the ready jobs it could serve were all held by
+/// concurrent claims.
+const HELD_RETRY_MS: i64 = 50;
+
 /// Why nothing was claimed: no job is ready (`Idle`), or the ready ones wait for quota
 /// on the buckets that could serve the first of them (`NoToken`), or no token is left.
-async fn nothing_claimable(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> Result<Claim> {
+///
+/// `found_none` is the filter of a claim that found no ready job it could take, with
+/// no repository passed over. If the first ready job passes that filter all the same,
+/// a concurrent claim holds it (PostgreSQL's `SKIP LOCKED`: it passes over jobs that
+/// another claim locked and has not yet leased) and the buckets are not what is
+/// missing: the claim looks again shortly (`Idle`), instead of waiting for the tokens'
+/// reset. On SQLite a claim sees every ready job, so this never happens there.
+async fn nothing_claimable(
+    tx: &mut impl Sql,
+    claim: &ClaimFor,
+    found_none: Option<Servable>,
+    now: i64,
+) -> Result<Claim> {
     let state = tx.queue_state(now).await?;
     let Some(first_rest_only) = state.first_rest_only else {
         return Ok(Claim::Idle {
@@ -304,6 +321,12 @@ async fn nothing_claimable(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> Res
             next_run_at: state.next_run_at,
         });
     };
+    if found_none.is_some_and(|s| s.serves(first_rest_only)) {
+        return Ok(Claim::Idle {
+            running: state.running,
+            next_run_at: Some(now + HELD_RETRY_MS),
+        });
+    }
     let buckets: &[Bucket] = match (claim.apis, first_rest_only) {
         (Apis::Rest, _) | (_, true) => &[Bucket::Core],
         (Apis::Graphql, false) => &[Bucket::Graphql],

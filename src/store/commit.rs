@@ -1156,4 +1156,59 @@ mod tests {
         assert_eq!(rows[0].remaining, 98, "b and x are in flight");
         conn.close().await.unwrap();
     }
+
+    /// A claim that finds every ready job held by a concurrent claim (locked, not yet
+    /// leased: `SKIP LOCKED` passes over it) looks again soon; its token has quota, so
+    /// it is not told to wait for a reset. (It was: at the end of a seed, a process
+    /// whose last claim raced another process's slept until the tokens' reset, an
+    /// hour, with the queue drained.)
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn on_postgres_a_claim_that_finds_the_ready_jobs_held_looks_again_soon() {
+        use sqlx::Connection;
+        let test = "on_postgres_a_claim_that_finds_the_ready_jobs_held_looks_again_soon";
+        let Some((url, _dropped, claimed)) = claimed_on_postgres(test, 2).await else {
+            return;
+        };
+        let Claimed {
+            store,
+            jobs,
+            fingerprints,
+            ..
+        } = claimed;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE job_queue SET state = 'queued', lease_owner = NULL WHERE id = $1")
+            .bind(jobs[0].id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        // Another process's claim has locked it and not yet committed.
+        let mut other = conn.begin().await.unwrap();
+        sqlx::query("SELECT id FROM job_queue WHERE state = 'queued' FOR UPDATE")
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        let now = now_ms();
+        for apis in [Apis::Rest, Apis::Auto] {
+            let claim = ClaimFor::new(&store, OWNER, &fingerprints, apis);
+            match store.claim(claim, now).await.unwrap() {
+                Claim::Idle {
+                    running: 1,
+                    next_run_at: Some(at),
+                } => assert!(
+                    at > now && at - now <= 250,
+                    "looks again in {} ms",
+                    at - now
+                ),
+                other => panic!("{apis:?}: expected to look again soon, got {other:?}"),
+            }
+        }
+        other.rollback().await.unwrap();
+        let claim = ClaimFor::new(&store, OWNER, &fingerprints, Apis::Rest);
+        let Claim::Work(Work::Rest(job)) = store.claim(claim, now).await.unwrap() else {
+            panic!("the job is free again");
+        };
+        assert_eq!(job.id, jobs[0].id);
+        conn.close().await.unwrap();
+    }
 }

@@ -48,6 +48,16 @@ pub(crate) struct Servable {
     pub rest_any: bool,
 }
 
+impl Servable {
+    /// Whether a ready job, REST-only or not, is one `next_ready` returns.
+    pub fn serves(self, rest_only: bool) -> bool {
+        match rest_only {
+            true => self.rest,
+            false => self.graphql || (self.rest && self.rest_any),
+        }
+    }
+}
+
 /// The queue when nothing could be claimed.
 #[derive(Debug)]
 pub(crate) struct QueueState {
