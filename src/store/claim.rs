@@ -17,7 +17,7 @@
 
 use super::jobs::{ClaimedJob, LEASE_MS};
 use super::process;
-use super::sql::{Lease, ReadyJob, Servable, Sql};
+use super::sql::{Lease, QueueState, ReadyJob, Servable, Sql};
 use super::Result;
 use crate::github::graphql::{self, MAX_REQUESTS_PER_QUERY};
 use crate::github::{Bucket, Kind};
@@ -204,8 +204,10 @@ pub(super) async fn claim_in(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> R
 /// `None` when that statement cannot decide: no token took the first ready job, or the
 /// worker's row must be checked first. The caller then makes the claim in a
 /// transaction (`claim_in`), which says why nothing was claimed or passes over the
-/// repository. When no job was ready, the queue's state says what to wait for, read
-/// without locking anything (`Claim::Idle`), unless a job became ready meanwhile.
+/// repository. When it locked no job, the queue's state, read without locking
+/// anything, says what to wait for (`Claim::Idle`): a job to become ready, or, when
+/// some are ready, the concurrent claims that hold them (every ready job is one this
+/// claim could take).
 #[cfg(feature = "postgres")]
 pub(super) async fn claim_rest_at_once(
     conn: &mut sqlx::PgConnection,
@@ -222,10 +224,8 @@ pub(super) async fn claim_rest_at_once(
             .await?;
     let Some(claimed) = claimed else {
         let state = super::sql::QueueSql::queue_state(conn, now).await?;
-        return Ok(state.first_rest_only.is_none().then_some(Claim::Idle {
-            running: state.running,
-            next_run_at: state.next_run_at,
-        }));
+        let held = state.first_rest_only.is_some();
+        return Ok(Some(idle(&state, held, now)));
     };
     Ok(match (claimed.token, claimed.lease) {
         (Some(token), Some(lease)) => Some(Claim::Work(Work::Rest(claimed.job.claimed(
@@ -299,15 +299,28 @@ async fn ensure_registered(tx: &mut impl Sql, claim: &ClaimFor, now: i64) -> Res
 /// concurrent claims.
 const HELD_RETRY_MS: i64 = 50;
 
+/// `Idle` for a claim that took nothing, the queue being in `state`. When the ready
+/// jobs it could serve were all `held` by concurrent claims (PostgreSQL's `SKIP
+/// LOCKED` passes over a job another claim locked and has not yet leased), it looks
+/// again shortly instead of waiting for the tokens' reset: they are not what is
+/// missing.
+fn idle(state: &QueueState, held: bool, now: i64) -> Claim {
+    Claim::Idle {
+        running: state.running,
+        next_run_at: match held {
+            true => Some(now + HELD_RETRY_MS),
+            false => state.next_run_at,
+        },
+    }
+}
+
 /// Why nothing was claimed: no job is ready (`Idle`), or the ready ones wait for quota
 /// on the buckets that could serve the first of them (`NoToken`), or no token is left.
 ///
 /// `found_none` is the filter of a claim that found no ready job it could take, with
 /// no repository passed over. If the first ready job passes that filter all the same,
-/// a concurrent claim holds it (PostgreSQL's `SKIP LOCKED`: it passes over jobs that
-/// another claim locked and has not yet leased) and the buckets are not what is
-/// missing: the claim looks again shortly (`Idle`), instead of waiting for the tokens'
-/// reset. On SQLite a claim sees every ready job, so this never happens there.
+/// a concurrent claim holds it and the buckets are not what is missing (`idle`). On
+/// SQLite a claim sees every ready job, so this never happens there.
 async fn nothing_claimable(
     tx: &mut impl Sql,
     claim: &ClaimFor,
@@ -316,16 +329,10 @@ async fn nothing_claimable(
 ) -> Result<Claim> {
     let state = tx.queue_state(now).await?;
     let Some(first_rest_only) = state.first_rest_only else {
-        return Ok(Claim::Idle {
-            running: state.running,
-            next_run_at: state.next_run_at,
-        });
+        return Ok(idle(&state, false, now));
     };
     if found_none.is_some_and(|s| s.serves(first_rest_only)) {
-        return Ok(Claim::Idle {
-            running: state.running,
-            next_run_at: Some(now + HELD_RETRY_MS),
-        });
+        return Ok(idle(&state, true, now));
     }
     let buckets: &[Bucket] = match (claim.apis, first_rest_only) {
         (Apis::Rest, _) | (_, true) => &[Bucket::Core],
